@@ -1,0 +1,52 @@
+/**
+ * The one error class of Coldtrace. Every failure that crosses a module boundary is a
+ * ColdtraceError with a string `code` grouped by area, and a `context` object that names
+ * where it happened (topic, file, config path …). The code is appended to the message so it
+ * survives a garbled log line (zwave-js habit). docs/reference/errors.md says how to fix each.
+ */
+
+export const errorCodes = {
+  /** A payload failed the wire contract: not UTF-8, not JSON, or a field is wrong. */
+  CT_WIRE_INVALID: "wire",
+  /** A topic is not part of the contract tree. */
+  CT_TOPIC_INVALID: "wire",
+  /** A value given to a topic builder cannot be a topic segment. */
+  CT_TOPIC_SEGMENT: "wire",
+  /** A configuration file failed validation. */
+  CT_CFG_INVALID: "config",
+  /** A configuration file could not be read or parsed. */
+  CT_CFG_UNREADABLE: "config",
+  /** A probe read failed (timeout, exception response, CRC error …). */
+  CT_PROBE_READ: "probe",
+  /** A Modbus register block could not be decoded as configured. */
+  CT_PROBE_DECODE: "probe",
+  /** The outbox could not be opened or written. */
+  CT_OUTBOX_IO: "outbox",
+  /** A storage backend failed. */
+  CT_STORE_IO: "store",
+  /** A required service for a test or a command is missing. */
+  CT_SERVICE_MISSING: "service",
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class ColdtraceError extends Error {
+  readonly code: ErrorCode;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    context: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(`${message} (${code})`, options);
+    this.name = "ColdtraceError";
+    this.code = code;
+    this.context = context;
+  }
+}
+
+export function isColdtraceError(err: unknown, code?: ErrorCode): err is ColdtraceError {
+  return err instanceof ColdtraceError && (code === undefined || err.code === code);
+}
