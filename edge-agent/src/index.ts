@@ -1,0 +1,2 @@
+/** @coldtrace/edge-agent — see README.md. */
+export {};

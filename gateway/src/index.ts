@@ -1,0 +1,2 @@
+/** @coldtrace/gateway — see README.md. */
+export {};

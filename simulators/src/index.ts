@@ -1,0 +1,2 @@
+/** @coldtrace/simulators — see README.md. */
+export {};
