@@ -24,6 +24,8 @@ export const errorCodes = {
   CT_OUTBOX_IO: "outbox",
   /** A storage backend failed. */
   CT_STORE_IO: "store",
+  /** The gateway's embedded MQTT broker could not listen on its port (taken, or not allowed). */
+  CT_BROKER_PORT: "broker",
   /** A required service for a test or a command is missing. */
   CT_SERVICE_MISSING: "service",
 } as const;
