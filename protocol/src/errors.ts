@@ -26,6 +26,12 @@ export const errorCodes = {
   CT_STORE_IO: "store",
   /** The gateway's embedded MQTT broker could not listen on its port (taken, or not allowed). */
   CT_BROKER_PORT: "broker",
+  /** A lot, product or movement request the lots service cannot accept (unknown lot, bad field). */
+  CT_LOT_INVALID: "lots",
+  /** A quarantine decision that the lot's current state does not allow (e.g. release of an available lot). */
+  CT_LOT_STATE: "lots",
+  /** A movements CSV file was rejected; nothing from it was imported. */
+  CT_IMPORT_INVALID: "lots",
   /** A required service for a test or a command is missing. */
   CT_SERVICE_MISSING: "service",
 } as const;
