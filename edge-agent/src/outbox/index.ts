@@ -1,0 +1,2 @@
+/** The durable outbox (see outbox.ts). */
+export * from "./outbox.ts";

@@ -1,0 +1,394 @@
+/**
+ * The durable outbox: every reading is a row here before it is published, and leaves only
+ * after the broker's PUBACK (docs/protocol.md "Ordering and idempotency").
+ *
+ *   acquisition ─▶ append() ── one transaction: seq := meta.nextSeq++, INSERT reading ──▶ SQLite (WAL)
+ *                     │                                                                    │
+ *                     └─ over the size bound? evict oldest chunk + INSERT gap record ◀──────┘
+ *   publisher ◀─ pendingReadings()/pendingGaps() ── PUBACK ─▶ ack()/ackGap() deletes the rows
+ *
+ * The sequence counter lives in the same database and is bumped in the same transaction as
+ * the insert, so a `kill -9` or a power cut can never reuse or skip a number. Journal mode is
+ * WAL with synchronous=NORMAL by default: a commit is durable once the WAL is checkpointed or
+ * the OS flushes it, which trades at most the last moments before a power cut for far fewer
+ * fsyncs on an SD card (https://www.sqlite.org/pragma.html#pragma_synchronous). FULL is
+ * available for boxes on reliable storage.
+ *
+ * Gap records are kept in their own table and are never evicted. A small `status` table holds
+ * what the running agent wants `coldtrace-agent status` to see (WAL lets that reader in while
+ * the agent writes).
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { ColdtraceError, type GapRecord, type Quality } from "@coldtrace/protocol";
+
+export type SynchronousMode = "OFF" | "NORMAL" | "FULL";
+
+/** A reading as acquisition hands it over, before it has a sequence number. */
+export interface NewReading {
+  probeId: string;
+  unitId: string;
+  observedAt: number;
+  tempC: number | null;
+  quality: Quality;
+}
+
+/** A reading stored in the outbox, with its per-agent sequence number. */
+export interface StoredReading extends NewReading {
+  seq: number;
+}
+
+export interface OutboxStats {
+  /** Readings waiting for a PUBACK. */
+  depth: number;
+  /** Event time of the oldest reading waiting, or null when empty. */
+  oldestObservedAt: number | null;
+  /** Readings dropped by the size bound since the outbox was created. */
+  evictedTotal: number;
+  /** Gap records waiting for a PUBACK. */
+  gapDepth: number;
+  /** The sequence number the next reading will carry. */
+  nextSeq: number;
+}
+
+export interface OutboxOptions {
+  /** Path of the SQLite file (created if missing). */
+  path: string;
+  agentId: string;
+  /** Size bound in readings; when exceeded, the oldest are evicted and a gap record is written. */
+  maxReadings: number;
+  /** How many readings one eviction drops at once (default 1% of maxReadings, at least 1), so a full outbox does not write a gap record per reading. */
+  evictChunk?: number;
+  synchronous?: SynchronousMode;
+  /** Event-time source for gap records' `at`; defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface AppendResult {
+  readings: StoredReading[];
+  /** Gap records written by this append because the size bound was reached. */
+  gaps: GapRecord[];
+}
+
+interface ReadingRow {
+  seq: number;
+  unit_id: string;
+  probe_id: string;
+  observed_at: number;
+  temp_c: number | null;
+  quality: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS readings (
+  seq INTEGER PRIMARY KEY,
+  unit_id TEXT NOT NULL,
+  probe_id TEXT NOT NULL,
+  observed_at INTEGER NOT NULL,
+  temp_c REAL,
+  quality TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS gaps (gap_id TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('nextSeq', 1), ('evictedTotal', 0), ('gapCounter', 0);
+`;
+
+function rowToReading(r: ReadingRow): StoredReading {
+  return {
+    seq: r.seq,
+    unitId: r.unit_id,
+    probeId: r.probe_id,
+    observedAt: r.observed_at,
+    tempC: r.temp_c,
+    quality: r.quality as Quality,
+  };
+}
+
+export class Outbox {
+  readonly path: string;
+  readonly maxReadings: number;
+  private readonly db: DatabaseSync;
+  private readonly agentId: string;
+  private readonly evictChunk: number;
+  private readonly now: () => number;
+  private depth: number;
+  private readonly stmts: {
+    getMeta: StatementSync;
+    setMeta: StatementSync;
+    insert: StatementSync;
+    remove: StatementSync;
+    pendingAfter: StatementSync;
+    pendingRange: StatementSync;
+    oldest: StatementSync;
+    evictRange: StatementSync;
+    evictDelete: StatementSync;
+    insertGap: StatementSync;
+    pendingGaps: StatementSync;
+    removeGap: StatementSync;
+    gapCount: StatementSync;
+    setStatus: StatementSync;
+  };
+
+  private constructor(db: DatabaseSync, opts: OutboxOptions) {
+    this.db = db;
+    this.path = opts.path;
+    this.agentId = opts.agentId;
+    this.maxReadings = opts.maxReadings;
+    this.evictChunk = Math.max(
+      1,
+      Math.min(opts.maxReadings, opts.evictChunk ?? Math.floor(opts.maxReadings / 100)),
+    );
+    this.now = opts.now ?? Date.now;
+    const s = (sql: string) => db.prepare(sql);
+    this.stmts = {
+      getMeta: s("SELECT value FROM meta WHERE key = ?"),
+      setMeta: s("UPDATE meta SET value = ? WHERE key = ?"),
+      insert: s(
+        "INSERT INTO readings (seq, unit_id, probe_id, observed_at, temp_c, quality) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      remove: s("DELETE FROM readings WHERE seq = ?"),
+      pendingAfter: s("SELECT * FROM readings WHERE seq > ? ORDER BY seq LIMIT ?"),
+      pendingRange: s("SELECT * FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?"),
+      oldest: s("SELECT observed_at FROM readings ORDER BY seq LIMIT 1"),
+      evictRange: s(
+        `SELECT min(seq) AS fromSeq, max(seq) AS toSeq, min(observed_at) AS fromAt, max(observed_at) AS toAt,
+                count(*) AS n, json_group_array(DISTINCT unit_id) AS units, json_group_array(DISTINCT probe_id) AS probes
+           FROM (SELECT * FROM readings ORDER BY seq LIMIT ?)`,
+      ),
+      evictDelete: s("DELETE FROM readings WHERE seq <= ?"),
+      insertGap: s("INSERT INTO gaps (gap_id, payload, created_at) VALUES (?, ?, ?)"),
+      pendingGaps: s("SELECT payload FROM gaps ORDER BY created_at, gap_id"),
+      removeGap: s("DELETE FROM gaps WHERE gap_id = ?"),
+      gapCount: s("SELECT count(*) AS n FROM gaps"),
+      setStatus: s(
+        "INSERT INTO status (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+      ),
+    };
+    this.depth = Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
+  }
+
+  /** Open (or create) the outbox file. Throws CT_OUTBOX_IO naming the file when it cannot. */
+  static open(opts: OutboxOptions): Outbox {
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(opts.path);
+      // WAL: readers (the status command) never block the writer, and commits append
+      // sequentially, which is kinder to SD cards than a rollback journal.
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(`PRAGMA synchronous = ${opts.synchronous ?? "NORMAL"}`);
+      db.exec("PRAGMA busy_timeout = 5000");
+      db.exec(SCHEMA);
+      return new Outbox(db, opts);
+    } catch (err) {
+      db?.close();
+      throw new ColdtraceError(
+        "CT_OUTBOX_IO",
+        `cannot open outbox ${opts.path}: ${(err as Error).message}`,
+        { path: opts.path },
+        { cause: err },
+      );
+    }
+  }
+
+  private meta(key: string): number {
+    return Number((this.stmts.getMeta.get(key) as { value: number }).value);
+  }
+
+  private transaction<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const out = fn();
+      this.db.exec("COMMIT");
+      return out;
+    } catch (err) {
+      this.db.exec("ROLLBACK");
+      throw new ColdtraceError(
+        "CT_OUTBOX_IO",
+        `outbox ${this.path}: ${(err as Error).message}`,
+        { path: this.path },
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * Store readings durably, giving each the next sequence number. Counter and rows commit
+   * together. When the size bound is exceeded the oldest readings are evicted and a gap record
+   * describing them is stored in the same transaction.
+   */
+  append(readings: readonly NewReading[]): AppendResult {
+    if (readings.length === 0) return { readings: [], gaps: [] };
+    return this.transaction(() => {
+      let seq = this.meta("nextSeq");
+      const stored: StoredReading[] = [];
+      for (const r of readings) {
+        this.stmts.insert.run(seq, r.unitId, r.probeId, r.observedAt, r.tempC, r.quality);
+        stored.push({ ...r, seq });
+        seq += 1;
+      }
+      this.stmts.setMeta.run(seq, "nextSeq");
+      this.depth += stored.length;
+      const gaps: GapRecord[] = [];
+      while (this.depth > this.maxReadings) {
+        gaps.push(this.evictOldest(Math.max(this.evictChunk, this.depth - this.maxReadings)));
+      }
+      return { readings: stored, gaps };
+    });
+  }
+
+  /** Evict the `count` oldest readings and store the gap record that says so. Inside a transaction. */
+  private evictOldest(count: number): GapRecord {
+    const r = this.stmts.evictRange.get(count) as {
+      fromSeq: number;
+      toSeq: number;
+      fromAt: number;
+      toAt: number;
+      n: number;
+      units: string;
+      probes: string;
+    };
+    this.stmts.evictDelete.run(r.toSeq);
+    const n = Number(r.n);
+    this.depth -= n;
+    const evictedTotal = this.meta("evictedTotal") + n;
+    this.stmts.setMeta.run(evictedTotal, "evictedTotal");
+    const counter = this.meta("gapCounter") + 1;
+    this.stmts.setMeta.run(counter, "gapCounter");
+    const at = this.now();
+    const gap: GapRecord = {
+      v: 1,
+      agentId: this.agentId,
+      gapId: `gap-${at}-${counter}`,
+      reason: "outbox_evicted",
+      unitIds: (JSON.parse(r.units) as string[]).sort(),
+      probeIds: (JSON.parse(r.probes) as string[]).sort(),
+      fromObservedAt: Number(r.fromAt),
+      toObservedAt: Number(r.toAt),
+      fromSeq: Number(r.fromSeq),
+      toSeq: Number(r.toSeq),
+      droppedCount: n,
+      at,
+    };
+    this.stmts.insertGap.run(gap.gapId, JSON.stringify(gap), at);
+    return gap;
+  }
+
+  /** Delete readings the broker acknowledged. Unknown seqs (already evicted or acked) are ignored. */
+  ack(seqs: readonly number[]): number {
+    if (seqs.length === 0) return 0;
+    return this.transaction(() => {
+      let removed = 0;
+      for (const seq of seqs) removed += Number(this.stmts.remove.run(seq).changes);
+      this.depth -= removed;
+      return removed;
+    });
+  }
+
+  /** Readings with seq > afterSeq (and < beforeSeq if given), oldest first. */
+  pendingReadings(afterSeq: number, limit: number, beforeSeq?: number): StoredReading[] {
+    const rows =
+      beforeSeq === undefined
+        ? this.stmts.pendingAfter.all(afterSeq, limit)
+        : this.stmts.pendingRange.all(afterSeq, beforeSeq, limit);
+    return (rows as unknown as ReadingRow[]).map(rowToReading);
+  }
+
+  pendingGaps(): GapRecord[] {
+    return (this.stmts.pendingGaps.all() as { payload: string }[]).map(
+      (r) => JSON.parse(r.payload) as GapRecord,
+    );
+  }
+
+  ackGap(gapId: string): void {
+    this.stmts.removeGap.run(gapId);
+  }
+
+  get nextSeq(): number {
+    return this.meta("nextSeq");
+  }
+
+  stats(): OutboxStats {
+    const oldest = this.stmts.oldest.get() as { observed_at: number } | undefined;
+    return {
+      depth: this.depth,
+      oldestObservedAt: oldest ? Number(oldest.observed_at) : null,
+      evictedTotal: this.meta("evictedTotal"),
+      gapDepth: Number((this.stmts.gapCount.get() as { n: number }).n),
+      nextSeq: this.meta("nextSeq"),
+    };
+  }
+
+  /** Record a status value (JSON) for `coldtrace-agent status`. */
+  writeStatus(values: Record<string, unknown>): void {
+    const at = this.now();
+    this.transaction(() => {
+      for (const [key, value] of Object.entries(values))
+        this.stmts.setStatus.run(key, JSON.stringify(value), at);
+    });
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+export interface OutboxSnapshot extends OutboxStats {
+  status: Record<string, { value: unknown; updatedAt: number }>;
+}
+
+/**
+ * Read an outbox from another process (the `status` command) without writing to it. WAL lets
+ * this reader in while the agent is running.
+ */
+export function readOutboxSnapshot(path: string): OutboxSnapshot {
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { readOnly: true });
+  } catch (err) {
+    throw new ColdtraceError(
+      "CT_OUTBOX_IO",
+      `cannot open outbox ${path}: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
+  }
+  try {
+    db.exec("PRAGMA busy_timeout = 5000");
+    const meta = Object.fromEntries(
+      (db.prepare("SELECT key, value FROM meta").all() as { key: string; value: number }[]).map((r) => [
+        r.key,
+        Number(r.value),
+      ]),
+    );
+    const depth = Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
+    const oldest = db.prepare("SELECT observed_at FROM readings ORDER BY seq LIMIT 1").get() as
+      | { observed_at: number }
+      | undefined;
+    const gapDepth = Number((db.prepare("SELECT count(*) AS n FROM gaps").get() as { n: number }).n);
+    const status: OutboxSnapshot["status"] = {};
+    for (const r of db.prepare("SELECT key, value, updated_at FROM status").all() as {
+      key: string;
+      value: string;
+      updated_at: number;
+    }[]) {
+      status[r.key] = { value: JSON.parse(r.value) as unknown, updatedAt: Number(r.updated_at) };
+    }
+    return {
+      depth,
+      oldestObservedAt: oldest ? Number(oldest.observed_at) : null,
+      evictedTotal: meta.evictedTotal ?? 0,
+      gapDepth,
+      nextSeq: meta.nextSeq ?? 1,
+      status,
+    };
+  } catch (err) {
+    throw new ColdtraceError(
+      "CT_OUTBOX_IO",
+      `cannot read outbox ${path}: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
+  } finally {
+    db.close();
+  }
+}
