@@ -1,0 +1,181 @@
+/**
+ * The embedded MQTT broker: aedes 1.x on a TCP port (and optionally TLS), with device
+ * authentication and topic ACLs. The gateway itself connects to it as an ordinary MQTT
+ * client with an in-memory `gateway` account, so ingest runs the same code path as with an
+ * external Mosquitto.
+ *
+ *   agent ──CONNECT──▶ authenticate (scrypt) ──▶ authorizePublish (acl.ts, strip retain)
+ *                                                 authorizeSubscribe (acl.ts)
+ *
+ * Delivery safety: `drainTimeout` disconnects a subscriber whose socket stays full, so a slow
+ * or frozen client cannot stall delivery to the others (aedes docs/Aedes.md, drainTimeout);
+ * `queueLimit` bounds what is queued per client before its session is up.
+ */
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { ColdtraceError, topicRules } from "@coldtrace/protocol";
+import { Aedes, type Client } from "aedes";
+import type { Logger } from "pino";
+import { mayPublish, maySubscribe } from "./acl.ts";
+import { type CredentialStore, generateSecret, type Identity } from "./credentials.ts";
+
+export interface EmbeddedBrokerOptions {
+  host: string;
+  port: number;
+  tls?: { port: number; certFile: string; keyFile: string } | undefined;
+  drainTimeoutMs: number;
+  queueLimit: number;
+  concurrency: number;
+  credentials: CredentialStore;
+  log: Logger;
+}
+
+export interface EmbeddedBroker {
+  /** mqtt://host:port for clients on this machine. */
+  url: string;
+  port: number;
+  tlsPort?: number;
+  aedes: Aedes;
+  /** The account the gateway's own MQTT client uses (generated per start, never stored). */
+  gatewayAccount: { username: string; password: string };
+  close(): Promise<void>;
+}
+
+type AuthError = Error & { returnCode: number };
+
+function listen(server: Server, host: string, port: number, setting: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === "EADDRINUSE" ? "the port is already in use (another broker?)" : err.message;
+      reject(
+        new ColdtraceError(
+          "CT_BROKER_PORT",
+          `embedded broker cannot listen on ${host}:${port}: ${why}; set ${setting} to a free port, or broker.mode: external`,
+          { host, port, setting, errno: err.code },
+          { cause: err },
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      const address = server.address();
+      resolve(typeof address === "object" && address ? address.port : port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const log = opts.log.child({ component: "broker" });
+  const identities = new WeakMap<Client, Identity>();
+  const gatewayAccount = { username: `_gateway-${generateSecret().slice(0, 8)}`, password: generateSecret() };
+  const gatewayIdentity: Identity = { username: gatewayAccount.username, role: "gateway", siteIds: ["*"] };
+
+  const aedes = await Aedes.createBroker({
+    drainTimeout: opts.drainTimeoutMs,
+    queueLimit: opts.queueLimit,
+    concurrency: opts.concurrency,
+    // Agent client ids are agent ids (up to 64 characters), above MQTT 3.1's 23.
+    maxClientsIdLength: 128,
+    authenticate(client, username, password, done) {
+      const secret = password?.toString("utf8");
+      if (username === gatewayAccount.username && secret === gatewayAccount.password) {
+        identities.set(client, gatewayIdentity);
+        done(null, true);
+        return;
+      }
+      opts.credentials.authenticate(username, secret).then(
+        (identity) => {
+          if (!identity) {
+            log.warn({ clientId: client.id, username }, "mqtt login refused");
+            const err = new Error("bad username or password") as AuthError;
+            err.returnCode = 4; // MQTT 3.1.1 §3.2.2.3: 4 = bad user name or password
+            done(err as never, false);
+            return;
+          }
+          identities.set(client, identity);
+          done(null, true);
+        },
+        (err: unknown) => done(err as never, false),
+      );
+    },
+    authorizePublish(client, packet, done) {
+      if (client === null) {
+        done(null); // published by the broker itself
+        return;
+      }
+      const identity = identities.get(client);
+      if (!identity) {
+        done(new Error("not authenticated"));
+        return;
+      }
+      const decision = mayPublish(identity, packet.topic);
+      if (!decision.allowed) {
+        log.warn({ clientId: client.id, username: identity.username, topic: packet.topic }, "publish denied");
+        done(new Error(`not authorized to publish on ${packet.topic}`));
+        return;
+      }
+      // Only small state topics are retained, never readings (docs/protocol.md).
+      if (packet.retain && decision.topic && !topicRules[decision.topic.kind].retain) packet.retain = false;
+      done(null);
+    },
+    authorizeSubscribe(client, sub, done) {
+      const identity = identities.get(client);
+      if (!identity || !maySubscribe(identity, sub.topic)) {
+        log.warn(
+          { clientId: client.id, username: identity?.username, filter: sub.topic },
+          "subscribe denied",
+        );
+        done(null, null); // SUBACK 0x80 for this filter (MQTT 3.1.1 §3.9.3)
+        return;
+      }
+      done(null, sub);
+    },
+  });
+
+  const tcp = createServer(aedes.handle);
+  let port: number;
+  try {
+    port = await listen(tcp, opts.host, opts.port, "broker.port");
+  } catch (err) {
+    await new Promise<void>((r) => aedes.close(() => r()));
+    throw err;
+  }
+  let tls: Server | undefined;
+  let tlsPort: number | undefined;
+  if (opts.tls) {
+    try {
+      const [cert, key] = await Promise.all([readFile(opts.tls.certFile), readFile(opts.tls.keyFile)]);
+      tls = createTlsServer({ cert, key }, aedes.handle);
+      tlsPort = await listen(tls, opts.host, opts.tls.port, "broker.tls.port");
+    } catch (err) {
+      await closeServer(tcp);
+      await new Promise<void>((r) => aedes.close(() => r()));
+      if (err instanceof ColdtraceError) throw err;
+      throw new ColdtraceError(
+        "CT_CFG_UNREADABLE",
+        `broker.tls: cannot read certificate or key: ${(err as Error).message}`,
+        { certFile: opts.tls.certFile, keyFile: opts.tls.keyFile },
+        { cause: err },
+      );
+    }
+  }
+  const host = opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
+  log.info({ host: opts.host, port, tlsPort }, "embedded broker listening");
+  return {
+    url: `mqtt://${host}:${port}`,
+    port,
+    ...(tlsPort === undefined ? {} : { tlsPort }),
+    aedes,
+    gatewayAccount,
+    async close() {
+      await new Promise<void>((r) => aedes.close(() => r()));
+      await Promise.all([closeServer(tcp), tls ? closeServer(tls) : Promise.resolve()]);
+    },
+  };
+}

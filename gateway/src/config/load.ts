@@ -1,0 +1,69 @@
+/**
+ * Load the gateway's YAML configuration. All problems are reported at once as
+ * `path: message (file)`, with CT_CFG_UNREADABLE for a file that cannot be read or parsed and
+ * CT_CFG_INVALID for one that fails the schema. Relative paths are resolved against the file's
+ * folder. The result is deep-frozen (fastify habit: validate once, then never mutate).
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { ColdtraceError, describeIssues } from "@coldtrace/protocol";
+import { parse as parseYaml } from "yaml";
+import { type GatewayConfig, gatewayConfigSchema } from "./schema.ts";
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Validate an already-parsed value. `where` names the source in error messages. */
+export function parseGatewayConfig(value: unknown, where = "config", baseDir = process.cwd()): GatewayConfig {
+  const result = gatewayConfigSchema.safeParse(value ?? {});
+  if (!result.success) {
+    const issues = describeIssues(result.error, value);
+    const lines = issues.map((i) => `${i.path || "(root)"}: ${i.message}`);
+    throw new ColdtraceError("CT_CFG_INVALID", `${lines.join("; ")} (${where})`, {
+      file: where,
+      issues,
+    });
+  }
+  const cfg = result.data;
+  const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
+  cfg.broker.credentialsFile = abs(cfg.broker.credentialsFile);
+  if (cfg.broker.tls) {
+    cfg.broker.tls.certFile = abs(cfg.broker.tls.certFile);
+    cfg.broker.tls.keyFile = abs(cfg.broker.tls.keyFile);
+  }
+  if (cfg.storage.records.backend === "sqlite") cfg.storage.records.path = abs(cfg.storage.records.path);
+  if (cfg.storage.readings.backend === "sqlite") cfg.storage.readings.path = abs(cfg.storage.readings.path);
+  return deepFreeze(cfg);
+}
+
+/** Read, parse and validate a YAML file. */
+export function loadGatewayConfig(file: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ColdtraceError(
+      "CT_CFG_UNREADABLE",
+      `${file}: ${(err as Error).message}`,
+      { file },
+      { cause: err },
+    );
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new ColdtraceError(
+      "CT_CFG_UNREADABLE",
+      `${file}: ${(err as Error).message}`,
+      { file },
+      { cause: err },
+    );
+  }
+  return parseGatewayConfig(value, file, path.dirname(path.resolve(file)));
+}

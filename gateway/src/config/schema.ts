@@ -1,0 +1,130 @@
+/**
+ * The gateway configuration: one YAML file, validated once with zod, then frozen.
+ * Every setting has a default, so an empty file starts a gateway with the embedded broker on
+ * 1883, SQLite at ./data/coldtrace.db and the API on 8080.
+ */
+import { segmentId } from "@coldtrace/protocol";
+import { z } from "zod";
+
+const port = z.number().int().min(0).max(65535);
+
+const tlsSchema = z
+  .object({
+    /** MQTT over TLS, MQTT 3.1.1 §5: the IANA port is 8883. */
+    port: port.default(8883),
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+  })
+  .strict();
+
+export const brokerSchema = z
+  .object({
+    /** embedded: the gateway runs aedes itself; external: it connects to `url` (Mosquitto). */
+    mode: z.enum(["embedded", "external"]).default("embedded"),
+    host: z.string().default("0.0.0.0"),
+    port: port.default(1883),
+    tls: tlsSchema.optional(),
+    /** External broker URL, e.g. mqtt://127.0.0.1:1883 (mode external only). */
+    url: z.string().optional(),
+    /** The gateway's own MQTT account on an external broker. */
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** Device and service credentials (hashed secrets), written by `credentials add`. */
+    credentialsFile: z.string().default("./data/credentials.json"),
+    /**
+     * Disconnect a subscriber whose socket has not drained for this long, so one frozen
+     * client cannot stall delivery to the others (aedes drainTimeout).
+     */
+    drainTimeoutMs: z.number().int().min(100).default(10_000),
+    /** Messages queued per client before its session is set up (aedes queueLimit). */
+    queueLimit: z.number().int().min(1).default(42),
+    /** Messages the broker processes at once (aedes concurrency). */
+    concurrency: z.number().int().min(1).default(100),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.mode === "external" && !b.url) {
+      ctx.addIssue({ code: "custom", path: ["url"], message: "required when mode is external" });
+    }
+  });
+
+const sqliteBackend = z
+  .object({ backend: z.literal("sqlite"), path: z.string().default("./data/coldtrace.db") })
+  .strict();
+const postgresBackend = z.object({ backend: z.literal("postgres"), url: z.string().min(1) }).strict();
+const influxBackend = z
+  .object({
+    backend: z.literal("influx"),
+    url: z.string().min(1),
+    database: z.string().min(1).default("coldtrace"),
+  })
+  .strict();
+
+export const storageSchema = z
+  .object({
+    records: z
+      .discriminatedUnion("backend", [sqliteBackend, postgresBackend])
+      .default({ backend: "sqlite", path: "./data/coldtrace.db" }),
+    readings: z
+      .discriminatedUnion("backend", [sqliteBackend, postgresBackend, influxBackend])
+      .default({ backend: "sqlite", path: "./data/coldtrace.db" }),
+  })
+  .strict();
+
+export const ingestSchema = z
+  .object({
+    /** Coalesce telemetry for at most this long before one store append. */
+    batchMaxDelayMs: z.number().int().min(0).max(1000).default(5),
+    /** …or until this many readings are waiting. */
+    batchMaxReadings: z.number().int().min(1).default(5000),
+    /** Above this many readings waiting, the gateway stops reading from the broker until it catches up. */
+    maxPendingReadings: z.number().int().min(100).default(100_000),
+  })
+  .strict();
+
+export const apiTokenSchema = z
+  .object({
+    name: z.string().min(1).max(64),
+    /** `sha256:<hex>` of the token; `coldtrace-gateway tokens create` prints both. */
+    hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256:<64 hex digits>"),
+  })
+  .strict();
+
+export const apiSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    host: z.string().default("0.0.0.0"),
+    port: port.default(8080),
+    tokens: z.array(apiTokenSchema).default([]),
+  })
+  .strict();
+
+export const gatewayConfigSchema = z
+  .object({
+    gatewayId: segmentId.default("gw-1"),
+    log: z
+      .object({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+      })
+      .strict()
+      .default({ level: "info" }),
+    broker: brokerSchema.default(brokerSchema.parse({})),
+    storage: storageSchema.default(storageSchema.parse({})),
+    ingest: ingestSchema.default(ingestSchema.parse({})),
+    api: apiSchema.default(apiSchema.parse({})),
+    /**
+     * Excursion profiles per unit id (or per unit kind as a fallback), passed to the
+     * excursion engine; absent units get the engine's defaults for their kind.
+     */
+    profiles: z
+      .object({
+        byUnit: z.record(z.string(), z.unknown()).default({}),
+        byKind: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict()
+      .default({ byUnit: {}, byKind: {} }),
+  })
+  .strict();
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
