@@ -1,0 +1,490 @@
+/**
+ * The agent's MQTT session: connects with a last will, announces itself (birth, state),
+ * drains the outbox at QoS 1 and deletes rows only on PUBACK (docs/protocol.md).
+ *
+ *   connect (new sessionId, will = state offline) ─▶ birth (retained) ─▶ state online (retained)
+ *        │                                            ─▶ subscribe ct/v1/_gateway/+/state
+ *        ▼
+ *   drain loop, at most `inflightWindow` telemetry/gap messages unacknowledged:
+ *     live   : seq ≥ liveFromSeq (readings written during this session), backfill=false,
+ *              after a short batching delay so one poll cycle becomes one message per unit
+ *     replay : seq < liveFromSeq (left over from before this connect), backfill=true, oldest first
+ *     gaps   : every pending gap record
+ *   PUBACK ─▶ outbox.ack(seqs) / outbox.ackGap(id)
+ *        │
+ *   close ─▶ forget everything in flight (the rows are still in the outbox) ─▶ reconnect after
+ *            a jittered exponential backoff with a brand-new client and sessionId
+ *
+ * A new mqtt.js client per connection (reconnectPeriod 0) keeps mqtt.js's own in-memory
+ * resend queue out of the way: the outbox is the only store, so a replay after reconnect is
+ * exactly "what the outbox still holds". QoS 1 is at-least-once; the gateway dedupes by
+ * (agentId, seq).
+ */
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import {
+  type Birth,
+  ColdtraceError,
+  decodeMessage,
+  encodePayload,
+  formatTopic,
+  type ProbeHealth,
+  type ReadingInput,
+  topicFilters,
+} from "@coldtrace/protocol";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Logger } from "pino";
+import { type Clock, systemClock } from "../clock.ts";
+import type { Outbox, StoredReading } from "../outbox/index.ts";
+
+export interface MqttSettings {
+  url: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  /** File holding the password (first line); read at every connect so a rotated secret is picked up. */
+  passwordFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized?: boolean };
+  keepaliveSec: number;
+  connectTimeoutMs: number;
+  reconnect: { minMs: number; maxMs: number };
+  /** Most readings in one telemetry message (contract max 2000). */
+  batchMaxReadings: number;
+  /** Wait this long after a live reading before sending, to batch one poll cycle together. */
+  batchDelayMs: number;
+  /** Telemetry and gap messages unacknowledged at once. */
+  inflightWindow: number;
+}
+
+/** What the birth needs besides the per-connect fields. */
+export type BirthTemplate = Omit<Birth, "v" | "sessionId" | "nextSeq">;
+
+export interface PublisherDeps {
+  siteId: string;
+  agentId: string;
+  settings: MqttSettings;
+  outbox: Outbox;
+  birth: BirthTemplate;
+  log: Logger;
+  clock?: Clock;
+}
+
+export interface PublisherStatus {
+  connected: boolean;
+  sessionId: string | null;
+  /** Whether some gateway said `online` on its state topic; null before any gateway state arrived. */
+  gatewayListening: boolean | null;
+  /** When the broker last acknowledged telemetry (ms), or null. */
+  lastPublishAt: number | null;
+  inflight: number;
+}
+
+interface Session {
+  client: MqttClient;
+  id: string;
+  connectedAt: number;
+  ready: boolean;
+  closed: boolean;
+  liveFromSeq: number;
+  liveCursor: number;
+  replayCursor: number;
+  replayDone: boolean;
+  inflight: number;
+  gapsSent: Set<string>;
+  gapsDirty: boolean;
+}
+
+const MAX_FETCH = 5000;
+
+/** A session id: a new one per connect (Sparkplug bdSeq). */
+function newSessionId(): string {
+  return `s-${randomBytes(6).toString("hex")}`;
+}
+
+export interface PublisherEvents {
+  connected: [sessionId: string];
+  disconnected: [];
+  gateway: [listening: boolean];
+  acked: [count: number];
+}
+
+export class Publisher extends EventEmitter<PublisherEvents> {
+  private readonly deps: PublisherDeps;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private session: Session | undefined;
+  private attempt = 0;
+  private reconnectTimer: unknown;
+  private batchTimer: unknown;
+  private drainQueued = false;
+  private stopped = true;
+  private health: ProbeHealth | undefined;
+  private readonly gateways = new Map<string, boolean>();
+  private lastAckAt: number | null = null;
+
+  constructor(deps: PublisherDeps) {
+    super();
+    this.deps = deps;
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log;
+  }
+
+  private topic(kind: "birth" | "agentState" | "probeHealth" | "gap"): string {
+    return formatTopic({ kind, siteId: this.deps.siteId, agentId: this.deps.agentId });
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  status(): PublisherStatus {
+    const listening = [...this.gateways.values()];
+    return {
+      connected: this.session?.ready === true,
+      sessionId: this.session?.ready ? this.session.id : null,
+      gatewayListening: listening.length === 0 ? null : listening.some(Boolean),
+      lastPublishAt: this.lastAckAt,
+      inflight: this.session?.inflight ?? 0,
+    };
+  }
+
+  private clientOptions(sessionId: string, connectedAt: number): IClientOptions {
+    const s = this.deps.settings;
+    const opts: IClientOptions = {
+      clientId: s.clientId ?? `ct-${this.deps.agentId}`,
+      clean: true,
+      keepalive: s.keepaliveSec,
+      connectTimeout: s.connectTimeoutMs,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+      // MQTT 3.1.1 §3.1.2.5: the broker publishes the will when the connection drops without DISCONNECT.
+      will: {
+        topic: this.topic("agentState"),
+        payload: encodePayload("agentState", {
+          v: 1,
+          agentId: this.deps.agentId,
+          state: "offline",
+          sessionId,
+          at: connectedAt,
+        }),
+        qos: 1,
+        retain: true,
+      },
+    };
+    try {
+      if (s.username !== undefined) opts.username = s.username;
+      if (s.passwordFile !== undefined)
+        opts.password = readFileSync(s.passwordFile, "utf8").split("\n")[0]?.trim();
+      else if (s.password !== undefined) opts.password = s.password;
+      if (s.tls) {
+        if (s.tls.caFile) opts.ca = readFileSync(s.tls.caFile);
+        if (s.tls.certFile) opts.cert = readFileSync(s.tls.certFile);
+        if (s.tls.keyFile) opts.key = readFileSync(s.tls.keyFile);
+        opts.rejectUnauthorized = s.tls.rejectUnauthorized ?? true;
+      }
+    } catch (err) {
+      throw new ColdtraceError(
+        "CT_CFG_UNREADABLE",
+        `mqtt credentials: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
+    }
+    return opts;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const sessionId = newSessionId();
+    const connectedAt = this.clock.now();
+    let options: IClientOptions;
+    try {
+      options = this.clientOptions(sessionId, connectedAt);
+    } catch (err) {
+      this.log.error({ err }, "mqtt credentials unreadable");
+      this.scheduleReconnect();
+      return;
+    }
+    this.log.debug({ url: this.deps.settings.url, sessionId }, "mqtt connecting");
+    const client = mqtt.connect(this.deps.settings.url, options);
+    const session: Session = {
+      client,
+      id: sessionId,
+      connectedAt,
+      ready: false,
+      closed: false,
+      liveFromSeq: 0,
+      liveCursor: 0,
+      replayCursor: 0,
+      replayDone: false,
+      inflight: 0,
+      gapsSent: new Set(),
+      gapsDirty: true,
+    };
+    this.session = session;
+    client.on("connect", () => this.onConnect(session));
+    client.on("message", (topic, payload) => this.onMessage(topic, payload));
+    client.on("error", (err) => this.log.warn({ err, sessionId }, "mqtt error"));
+    client.on("close", () => this.onClose(session));
+  }
+
+  private onConnect(session: Session): void {
+    if (session.closed) return;
+    const { client, id } = session;
+    this.attempt = 0;
+    session.liveFromSeq = this.deps.outbox.nextSeq;
+    session.liveCursor = session.liveFromSeq - 1;
+    const birth: Birth = { v: 1, ...this.deps.birth, sessionId: id, nextSeq: session.liveFromSeq };
+    // Same socket, same order: the birth reaches the broker before any telemetry of the session.
+    client.publish(this.topic("birth"), encodePayload("birth", birth), { qos: 1, retain: true });
+    client.publish(
+      this.topic("agentState"),
+      encodePayload("agentState", {
+        v: 1,
+        agentId: this.deps.agentId,
+        state: "online",
+        sessionId: id,
+        at: session.connectedAt,
+      }),
+      { qos: 1, retain: true },
+    );
+    client.subscribe(topicFilters.gatewayState(), { qos: 1 });
+    session.ready = true;
+    const depth = this.deps.outbox.stats().depth;
+    this.log.info({ sessionId: id, backlog: depth }, "mqtt connected");
+    if (this.health) this.sendHealth(session, this.health);
+    this.emit("connected", id);
+    this.drain();
+  }
+
+  private onClose(session: Session): void {
+    if (session.closed) return;
+    session.closed = true;
+    const wasReady = session.ready;
+    session.ready = false;
+    session.client.removeAllListeners("close");
+    session.client.on("error", () => {});
+    session.client.end(true);
+    if (wasReady) {
+      this.log.warn({ sessionId: session.id, inflight: session.inflight }, "mqtt connection lost");
+      this.emit("disconnected");
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const { minMs, maxMs } = this.deps.settings.reconnect;
+    const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(this.attempt, 30));
+    // "Equal jitter": half fixed, half random, so a fleet that lost the same broker spreads out.
+    const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    this.attempt += 1;
+    this.log.debug({ delayMs, attempt: this.attempt }, "mqtt reconnect scheduled");
+    this.reconnectTimer = this.clock.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect();
+    }, delayMs);
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    let gatewayId: string;
+    let online: boolean;
+    try {
+      const msg = decodeMessage(topic, payload);
+      if (msg.kind !== "gatewayState") return;
+      gatewayId = msg.payload.gatewayId;
+      online = msg.payload.state === "online";
+    } catch (err) {
+      this.log.warn({ topic, err }, "gateway state rejected");
+      return;
+    }
+    const before = this.status().gatewayListening;
+    this.gateways.set(gatewayId, online);
+    const after = this.status().gatewayListening === true;
+    if (before !== after) {
+      if (after) this.log.info({ gatewayId }, "gateway listening");
+      else this.log.warn({ gatewayId }, "no gateway listening; readings stay in the outbox until it is");
+      this.emit("gateway", after);
+    }
+  }
+
+  /** New readings or gap records are in the outbox. Live readings wait `batchDelayMs` to batch up. */
+  notify(opts: { gaps?: boolean } = {}): void {
+    if (opts.gaps && this.session) this.session.gapsDirty = true;
+    if (this.batchTimer !== undefined) return;
+    this.batchTimer = this.clock.setTimeout(() => {
+      this.batchTimer = undefined;
+      this.drain();
+    }, this.deps.settings.batchDelayMs);
+  }
+
+  /** Publish probe health (retained); remembered and re-sent on every connect. */
+  publishHealth(health: ProbeHealth): void {
+    this.health = health;
+    const s = this.session;
+    if (s?.ready) this.sendHealth(s, health);
+  }
+
+  private sendHealth(session: Session, health: ProbeHealth): void {
+    try {
+      session.client.publish(this.topic("probeHealth"), encodePayload("probeHealth", health), {
+        qos: 1,
+        retain: true,
+      });
+    } catch (err) {
+      this.log.warn({ err }, "probe health rejected");
+    }
+  }
+
+  private queueDrain(): void {
+    if (this.drainQueued) return;
+    this.drainQueued = true;
+    setImmediate(() => {
+      this.drainQueued = false;
+      this.drain();
+    });
+  }
+
+  /** Fill the in-flight window: gap records first, then live readings, then the replay backlog. */
+  private drain(): void {
+    const s = this.session;
+    if (!s?.ready || s.closed) return;
+    const { outbox } = this.deps;
+    const window = this.deps.settings.inflightWindow;
+    const maxBatch = this.deps.settings.batchMaxReadings;
+    if (s.gapsDirty) {
+      s.gapsDirty = false;
+      for (const gap of outbox.pendingGaps()) {
+        if (s.gapsSent.has(gap.gapId)) continue;
+        s.gapsSent.add(gap.gapId);
+        s.inflight += 1;
+        s.client.publish(this.topic("gap"), encodePayload("gap", gap), { qos: 1 }, (err) => {
+          if (s.closed) return;
+          s.inflight -= 1;
+          if (err) return;
+          outbox.ackGap(gap.gapId);
+          this.queueDrain();
+        });
+      }
+    }
+    while (s.inflight < window) {
+      const limit = Math.min(MAX_FETCH, maxBatch * (window - s.inflight));
+      let rows = outbox.pendingReadings(s.liveCursor, limit);
+      let backfill = false;
+      if (rows.length > 0) {
+        s.liveCursor = rows[rows.length - 1]?.seq ?? s.liveCursor;
+      } else if (!s.replayDone) {
+        rows = outbox.pendingReadings(s.replayCursor, limit, s.liveFromSeq);
+        backfill = true;
+        if (rows.length === 0) {
+          s.replayDone = true;
+          this.log.info({ sessionId: s.id }, "outbox replay complete");
+          break;
+        }
+        s.replayCursor = rows[rows.length - 1]?.seq ?? s.replayCursor;
+      } else {
+        break;
+      }
+      this.publishRows(s, rows, backfill, maxBatch);
+    }
+  }
+
+  private publishRows(s: Session, rows: StoredReading[], backfill: boolean, maxBatch: number): void {
+    const byUnit = new Map<string, StoredReading[]>();
+    for (const r of rows) {
+      const list = byUnit.get(r.unitId);
+      if (list) list.push(r);
+      else byUnit.set(r.unitId, [r]);
+    }
+    const sentAt = this.clock.now();
+    for (const [unitId, list] of byUnit) {
+      const topic = formatTopic({
+        kind: "telemetry",
+        siteId: this.deps.siteId,
+        agentId: this.deps.agentId,
+        unitId,
+      });
+      for (let i = 0; i < list.length; i += maxBatch) {
+        const chunk = list.slice(i, i + maxBatch);
+        const readings: ReadingInput[] = chunk.map((r) => ({
+          seq: r.seq,
+          probeId: r.probeId,
+          observedAt: r.observedAt,
+          tempC: r.tempC,
+          quality: r.quality,
+          backfill,
+        }));
+        let payload: Buffer;
+        try {
+          payload = encodePayload("telemetry", {
+            v: 1,
+            agentId: this.deps.agentId,
+            unitId,
+            sessionId: s.id,
+            sentAt,
+            readings,
+          });
+        } catch (err) {
+          // Cannot happen for readings acquisition produced; never retry a poison batch forever.
+          this.log.error(
+            { err, unitId, fromSeq: chunk[0]?.seq },
+            "telemetry rejected by the contract; dropped",
+          );
+          this.deps.outbox.ack(chunk.map((r) => r.seq));
+          continue;
+        }
+        s.inflight += 1;
+        s.client.publish(topic, payload, { qos: 1 }, (err) => {
+          if (s.closed) return;
+          s.inflight -= 1;
+          if (err) return;
+          this.deps.outbox.ack(chunk.map((r) => r.seq));
+          this.lastAckAt = this.clock.now();
+          this.emit("acked", chunk.length);
+          this.queueDrain();
+        });
+      }
+    }
+  }
+
+  /** Orderly stop: state offline (reason shutdown), then DISCONNECT, so the will is not sent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.reconnectTimer !== undefined) this.clock.clearTimeout(this.reconnectTimer);
+    if (this.batchTimer !== undefined) this.clock.clearTimeout(this.batchTimer);
+    this.reconnectTimer = undefined;
+    this.batchTimer = undefined;
+    const s = this.session;
+    if (!s) return;
+    this.session = undefined;
+    const { client } = s;
+    client.removeAllListeners("close");
+    if (s.ready && !s.closed) {
+      const payload = encodePayload("agentState", {
+        v: 1,
+        agentId: this.deps.agentId,
+        state: "offline",
+        sessionId: s.id,
+        at: this.clock.now(),
+        reason: "shutdown",
+      });
+      await Promise.race([
+        client
+          .publishAsync(this.topic("agentState"), payload, { qos: 1, retain: true })
+          .catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+      ]);
+      s.closed = true;
+      await client.endAsync(false).catch(() => undefined);
+      this.log.info({ sessionId: s.id }, "mqtt disconnected");
+    } else {
+      s.closed = true;
+      client.on("error", () => {});
+      await client.endAsync(true).catch(() => undefined);
+    }
+  }
+}
