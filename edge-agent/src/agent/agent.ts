@@ -1,0 +1,298 @@
+/**
+ * The agent runtime: wires acquisition to the outbox, the publisher and the local alarm.
+ *
+ *   acquisition ──reading──▶ (same tick, one transaction) outbox.append ──▶ publisher.notify
+ *        │                                                     └─ gap records ─▶ publisher.notify({gaps})
+ *        └──────reading──▶ local alarm ──▶ acquisition.writeCoil (works with no network)
+ *   every healthIntervalMs, and when a probe changes state: probe health (+ outbox depth) ─▶ publisher
+ *   every statusIntervalMs: status rows in the outbox DB ─▶ read by `coldtrace-agent status`
+ *
+ * The constructor only stores dependencies; work happens in start()/stop() (zigbee2mqtt's
+ * extension habit). Acquisition is injected, so tests feed readings at that seam.
+ */
+import { readFileSync } from "node:fs";
+import type { ProbeHealth } from "@coldtrace/protocol";
+import type { Logger } from "pino";
+import { LocalAlarm } from "../alarm/index.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { type AgentConfig, configHash } from "../config/index.ts";
+import { type NewReading, Outbox } from "../outbox/index.ts";
+import { type BirthTemplate, Publisher } from "../publisher/index.ts";
+
+export type ProbeHealthEntry = ProbeHealth["probes"][number];
+
+/** What the runtime needs from acquisition (edge-agent/src/acquisition). */
+export interface AcquisitionPort {
+  start(onReading: (r: NewReading) => void): Promise<void>;
+  stop(): Promise<void>;
+  health(): ProbeHealthEntry[];
+  writeCoil(busId: string, slaveId: number, coil: number, on: boolean): Promise<void>;
+}
+
+export interface AgentDeps {
+  config: AgentConfig;
+  acquisition: AcquisitionPort;
+  /** The root logger; the agent makes per-component children with the configured levels. */
+  log: Logger;
+  clock?: Clock;
+}
+
+export const AGENT_VERSION: string = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+/** A child logger for one component, at the level configured for it (logging.components). */
+export function componentLogger(root: Logger, config: AgentConfig, component: string): Logger {
+  const level = config.logging.components[component];
+  return level ? root.child({ component }, { level }) : root.child({ component });
+}
+
+export function birthTemplate(config: AgentConfig, startedAt: number): BirthTemplate {
+  const probes = config.buses.flatMap((bus) => bus.probes.map((p) => ({ bus, p })));
+  return {
+    agentId: config.agent.id,
+    siteId: config.agent.siteId,
+    agentVersion: AGENT_VERSION,
+    configHash: configHash(config),
+    startedAt,
+    units: config.units.map((u) => ({
+      unitId: u.id,
+      kind: u.kind,
+      ...(u.name === undefined ? {} : { name: u.name }),
+      probeIds: probes.filter(({ p }) => p.unit === u.id).map(({ p }) => p.id),
+    })),
+    probes: probes.map(({ bus, p }) => ({
+      probeId: p.id,
+      unitId: p.unit,
+      driver: bus.type,
+      intervalMs: p.intervalMs,
+      calibrationOffsetC: p.calibration?.offsetC ?? 0,
+      calibrationDueAt: p.calibration?.dueDate ? Date.parse(`${p.calibration.dueDate}T00:00:00Z`) : null,
+    })),
+  };
+}
+
+export class Agent {
+  private readonly deps: AgentDeps;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private outboxRef: Outbox | undefined;
+  private publisherRef: Publisher | undefined;
+  private alarm: LocalAlarm | undefined;
+  private pending: NewReading[] = [];
+  private flushQueued = false;
+  private healthTimer: unknown;
+  private statusTimer: unknown;
+  private healthSignature = "";
+  private startedAt = 0;
+  private running = false;
+
+  constructor(deps: AgentDeps) {
+    this.deps = deps;
+    this.clock = deps.clock ?? systemClock;
+    this.log = componentLogger(deps.log, deps.config, "agent");
+  }
+
+  get outbox(): Outbox {
+    if (!this.outboxRef) throw new Error("agent not started");
+    return this.outboxRef;
+  }
+
+  get publisher(): Publisher {
+    if (!this.publisherRef) throw new Error("agent not started");
+    return this.publisherRef;
+  }
+
+  async start(): Promise<void> {
+    const { config, acquisition, log } = this.deps;
+    this.startedAt = this.clock.now();
+    const outbox = Outbox.open({
+      path: config.outbox.path,
+      agentId: config.agent.id,
+      maxReadings: config.outbox.maxReadings,
+      synchronous: config.outbox.synchronous,
+      now: () => this.clock.now(),
+    });
+    this.outboxRef = outbox;
+    const stats = outbox.stats();
+    this.log.info(
+      {
+        path: config.outbox.path,
+        depth: stats.depth,
+        nextSeq: stats.nextSeq,
+        maxReadings: config.outbox.maxReadings,
+      },
+      "outbox opened",
+    );
+    const m = config.mqtt;
+    this.publisherRef = new Publisher({
+      siteId: config.agent.siteId,
+      agentId: config.agent.id,
+      outbox,
+      birth: birthTemplate(config, this.startedAt),
+      log: componentLogger(log, config, "publisher"),
+      clock: this.clock,
+      settings: {
+        url: m.url,
+        clientId: m.clientId,
+        username: m.username,
+        password: m.password,
+        passwordFile: m.passwordFile,
+        tls: m.tls,
+        keepaliveSec: m.keepaliveSec,
+        connectTimeoutMs: m.connectTimeoutMs,
+        reconnect: m.reconnect,
+        batchMaxReadings: m.batch.maxReadings,
+        batchDelayMs: m.batch.delayMs,
+        inflightWindow: m.inflightWindow,
+      },
+    });
+    const limited = config.units.filter((u) => u.actionLimits !== undefined).map((u) => u.id);
+    this.alarm = new LocalAlarm({
+      units: config.units.map((u) => ({
+        unitId: u.id,
+        lowC: u.actionLimits?.lowC,
+        highC: u.actionLimits?.highC,
+        delayMs: u.alarmDelayMs,
+      })),
+      outputs: config.localAlarm.enabled
+        ? config.localAlarm.outputs.map((o) => ({
+            busId: o.busId,
+            slaveId: o.slaveId,
+            coil: o.coil,
+            units: o.units ?? limited,
+          }))
+        : [],
+      writeCoil: (busId, slaveId, coil, on) => acquisition.writeCoil(busId, slaveId, coil, on),
+      log: componentLogger(log, config, "alarm"),
+      clock: this.clock,
+    });
+    this.running = true;
+    this.publisherRef.start();
+    if (stats.gapDepth > 0) this.publisherRef.notify({ gaps: true });
+    await acquisition.start((r) => this.onReading(r));
+    this.scheduleHealth();
+    this.scheduleStatus();
+    this.writeStatus();
+    this.log.info({ agentId: config.agent.id, version: AGENT_VERSION }, "agent started");
+  }
+
+  private onReading(r: NewReading): void {
+    if (!this.running) return;
+    this.pending.push({
+      probeId: r.probeId,
+      unitId: r.unitId,
+      observedAt: r.observedAt,
+      tempC: r.tempC,
+      quality: r.quality,
+    });
+    this.alarm?.onReading(r);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // Readings of one poll cycle usually arrive in the same tick: one transaction for all.
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0 || !this.outboxRef) return;
+    try {
+      const { gaps } = this.outboxRef.append(batch);
+      for (const g of gaps) {
+        this.log.warn(
+          {
+            gapId: g.gapId,
+            fromSeq: g.fromSeq,
+            toSeq: g.toSeq,
+            droppedCount: g.droppedCount,
+            unitIds: g.unitIds,
+          },
+          "outbox full: oldest readings evicted",
+        );
+      }
+      this.publisherRef?.notify({ gaps: gaps.length > 0 });
+    } catch (err) {
+      this.log.error({ err, lost: batch.length }, "readings could not be stored in the outbox");
+    }
+    const signature = this.deps.acquisition
+      .health()
+      .map((p) => `${p.probeId}:${p.consecutiveFailures > 0}:${p.calibrationOverdue}`)
+      .join("|");
+    if (signature !== this.healthSignature) {
+      this.healthSignature = signature;
+      this.publishHealth();
+    }
+  }
+
+  /** Current probe health with outbox depth, as published. */
+  health(): ProbeHealth | undefined {
+    const probes = this.deps.acquisition.health();
+    if (probes.length === 0 || !this.outboxRef) return undefined;
+    const s = this.outboxRef.stats();
+    return {
+      v: 1,
+      agentId: this.deps.config.agent.id,
+      at: this.clock.now(),
+      probes,
+      outbox: { depth: s.depth, oldestObservedAt: s.oldestObservedAt, evictedTotal: s.evictedTotal },
+    };
+  }
+
+  private publishHealth(): void {
+    const h = this.health();
+    if (h) this.publisherRef?.publishHealth(h);
+  }
+
+  private scheduleHealth(): void {
+    this.healthTimer = this.clock.setTimeout(() => {
+      if (!this.running) return;
+      this.publishHealth();
+      this.scheduleHealth();
+    }, this.deps.config.agent.healthIntervalMs);
+  }
+
+  private scheduleStatus(): void {
+    this.statusTimer = this.clock.setTimeout(() => {
+      if (!this.running) return;
+      this.writeStatus();
+      this.scheduleStatus();
+    }, this.deps.config.agent.statusIntervalMs);
+  }
+
+  private writeStatus(): void {
+    const p = this.publisherRef?.status();
+    try {
+      this.outboxRef?.writeStatus({
+        pid: process.pid,
+        startedAt: this.startedAt,
+        connected: p?.connected ?? false,
+        sessionId: p?.sessionId ?? null,
+        gatewayListening: p?.gatewayListening ?? null,
+        lastPublishAt: p?.lastPublishAt ?? null,
+        probes: this.deps.acquisition.health(),
+        alarms: this.alarm?.activeUnits() ?? [],
+      });
+    } catch (err) {
+      this.log.warn({ err }, "status not written");
+    }
+  }
+
+  /** Orderly stop: acquisition, last readings stored, state offline (shutdown), outbox closed. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    await this.deps.acquisition.stop();
+    this.flush();
+    this.running = false;
+    if (this.healthTimer !== undefined) this.clock.clearTimeout(this.healthTimer);
+    if (this.statusTimer !== undefined) this.clock.clearTimeout(this.statusTimer);
+    this.alarm?.stop();
+    this.writeStatus();
+    await this.publisherRef?.stop();
+    this.outboxRef?.writeStatus({ pid: null, connected: false });
+    this.outboxRef?.close();
+    this.log.info({}, "agent stopped");
+  }
+}

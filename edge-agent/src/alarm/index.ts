@@ -1,0 +1,2 @@
+/** The local alarm relay (see local-alarm.ts). */
+export * from "./local-alarm.ts";
