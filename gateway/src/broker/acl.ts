@@ -50,6 +50,16 @@ export function allowedSubscriptions(identity: Identity): string[] {
       ];
     case "erp":
       return [gatewayState];
+    case "monitor":
+      // Alarm escalation flows, dashboards, end-to-end checks: read-only.
+      return [
+        gatewayState,
+        ...sites(identity).flatMap((s) => [
+          `${TOPIC_ROOT}/${s}/events/#`,
+          `${TOPIC_ROOT}/${s}/eligibility/+`,
+          `${TOPIC_ROOT}/${s}/agent/+/state`,
+        ]),
+      ];
   }
 }
 
@@ -90,6 +100,7 @@ export function mayPublish(identity: Identity, topic: string): { allowed: boolea
     case "erp":
       return { allowed: t.kind === "movement" && inSites, topic: t };
     case "planner":
+    case "monitor":
       return { allowed: false, topic: t };
   }
 }

@@ -7,6 +7,7 @@
  *   agent    {agentId}  ct/v1/{site}/agent/{agentId}/#       ct/v1/_gateway/+/state, its own topics
  *   planner  any        —                                     eligibility/+, events/lot/+ (its sites)
  *   erp      any        ct/v1/{site}/movements (its sites)    ct/v1/_gateway/+/state
+ *   monitor  any        —                                     events/#, eligibility/+, agent/+/state (its sites)
  *   gateway  any        everything                            everything
  *
  * Agent usernames are the agent ids (unique across the fleet), so the Mosquitto pattern
@@ -18,7 +19,7 @@ import path from "node:path";
 import { ColdtraceError, segmentId } from "@coldtrace/protocol";
 import { z } from "zod";
 
-export const roleSchema = z.enum(["agent", "planner", "erp", "gateway"]);
+export const roleSchema = z.enum(["agent", "planner", "erp", "monitor", "gateway"]);
 export type Role = z.infer<typeof roleSchema>;
 
 export const credentialSchema = z

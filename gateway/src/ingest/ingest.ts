@@ -1,0 +1,412 @@
+/**
+ * Ingest: every MQTT message from agents goes through here, in arrival order.
+ *
+ *   message ─▶ decodeMessage (contract) ─✗─▶ count by reason, warn with topic, drop
+ *      │
+ *      ▼ queue (bounded: above maxPendingReadings the MQTT client stops reading → TCP backpressure)
+ *   coalesce telemetry for batchMaxDelayMs or batchMaxReadings
+ *      ▼
+ *   ReadingStore.append (dedupe by agentId+seq) ─▶ only the NEW readings ─▶ engine.ingest
+ *      ▼
+ *   engine outputs ─▶ RecordStore (alarms, excursions, gaps) ─▶ EventSink (QoS 1)
+ *
+ * Births register units and probes (RecordStore and engine), agent states update the
+ * online state (a last will of an older session is ignored, Sparkplug bdSeq style), gap
+ * records go to the engine as evicted ranges. A failing store append is retried with backoff
+ * and the batch is kept; nothing here ever throws into the MQTT client.
+ */
+import {
+  type AgentState,
+  type Birth,
+  decodeMessage,
+  formatTopic,
+  type GapRecord,
+  isColdtraceError,
+  type Movement,
+} from "@coldtrace/protocol";
+import type { Logger } from "pino";
+import type {
+  AgentRecord,
+  AlarmRecord,
+  ExcursionRecord,
+  GapRecordRow,
+  ReadingStore,
+  RecordStore,
+  StoredReading,
+} from "../storage/types.ts";
+import type { IngestMetrics } from "./metrics.ts";
+import type { EngineOutput, EnginePort, EventSink, IngestListeners, UnitRegistration } from "./ports.ts";
+
+export interface IngestOptions {
+  batchMaxDelayMs: number;
+  batchMaxReadings: number;
+  maxPendingReadings: number;
+}
+
+export interface IngestDeps {
+  readings: ReadingStore;
+  records: RecordStore;
+  engine: EnginePort;
+  sink: EventSink;
+  metrics: IngestMetrics;
+  log: Logger;
+  options: IngestOptions;
+  /** Clock seam: arrival time (`receivedAt`). */
+  now?: () => number;
+  /** The configured profile for a unit, or undefined for the engine's defaults. */
+  profileFor?: (unit: { unitId: string; kind: string }) => unknown;
+  listeners?: IngestListeners & {
+    onMovement?(movement: Movement): void | Promise<void>;
+  };
+}
+
+type Work =
+  | { kind: "telemetry"; readings: StoredReading[] }
+  | { kind: "birth"; siteId: string; payload: Birth }
+  | { kind: "agentState"; siteId: string; payload: AgentState }
+  | { kind: "gap"; siteId: string; payload: GapRecord }
+  | { kind: "movement"; payload: Movement };
+
+const MAX_RETRY_DELAY_MS = 5000;
+
+export function alarmRecordOf(e: EngineOutput & { type: "alarm" }): AlarmRecord {
+  const { v: _v, type, eventId: _id, at, ...rest } = e.event;
+  const state =
+    type === "alarm.raised" ? "raised" : type === "alarm.acknowledged" ? "acknowledged" : "cleared";
+  return { ...rest, state, updatedAt: at };
+}
+
+export function excursionRecordOf(e: EngineOutput & { type: "excursion" }): ExcursionRecord {
+  const { v: _v, type: _t, eventId: _id, at, ...rest } = e.event;
+  return { ...rest, updatedAt: at, detail: e.detail ?? {} };
+}
+
+export class Ingest {
+  readonly #d: IngestDeps;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #queue: Work[] = [];
+  #pendingReadings = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #belowLimit: (() => void)[] = [];
+  #idle: (() => void)[] = [];
+  #closed = false;
+  readonly #units = new Map<string, string>();
+  readonly #agents = new Map<string, AgentRecord>();
+
+  constructor(deps: IngestDeps) {
+    this.#d = deps;
+    this.#log = deps.log.child({ component: "ingest" });
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** Load known units and agents from the RecordStore and register the units with the engine. */
+  async start(): Promise<void> {
+    const [units, probes, agents] = await Promise.all([
+      this.#d.records.listUnits(),
+      this.#d.records.listProbes(),
+      this.#d.records.listAgents(),
+    ]);
+    for (const a of agents) this.#agents.set(a.agentId, a);
+    for (const u of units) {
+      const probeIds = probes.filter((p) => p.unitId === u.unitId).map((p) => p.probeId);
+      this.#register({ unitId: u.unitId, siteId: u.siteId, kind: u.kind, probeIds });
+    }
+  }
+
+  get pendingReadings(): number {
+    return this.#pendingReadings;
+  }
+
+  /**
+   * For mqtt.js `handleMessage`: the client reads the next packet (and sends this one's
+   * PUBACK) only after `done`, so holding `done` while the queue is full is TCP backpressure.
+   */
+  handleMessage(topic: string, payload: Buffer | Uint8Array, done: () => void): void {
+    this.accept(topic, payload);
+    if (this.#pendingReadings < this.#d.options.maxPendingReadings || this.#closed) done();
+    else this.#belowLimit.push(done);
+  }
+
+  /** Validate and queue one message. Never throws. */
+  accept(topic: string, payload: Buffer | Uint8Array): void {
+    let msg: ReturnType<typeof decodeMessage>;
+    try {
+      msg = decodeMessage(topic, payload);
+    } catch (err) {
+      const reason = isColdtraceError(err) ? err.code : "unexpected";
+      this.#d.metrics.reject(reason);
+      this.#log.warn({ topic, reason: (err as Error).message }, "message rejected");
+      return;
+    }
+    this.#d.metrics.message(msg.kind);
+    const now = this.#now();
+    switch (msg.kind) {
+      case "telemetry": {
+        const { siteId, agentId, unitId } = msg.topic;
+        const readings = msg.payload.readings.map(
+          (r): StoredReading => ({
+            agentId,
+            seq: r.seq,
+            siteId,
+            unitId,
+            probeId: r.probeId,
+            observedAt: r.observedAt,
+            receivedAt: now,
+            tempC: r.tempC,
+            quality: r.quality,
+            backfill: r.backfill,
+          }),
+        );
+        this.#d.metrics.readingsReceived += readings.length;
+        const last = this.#queue.at(-1);
+        if (
+          last?.kind === "telemetry" &&
+          last.readings.length + readings.length <= this.#d.options.batchMaxReadings
+        ) {
+          for (const r of readings) last.readings.push(r);
+        } else {
+          this.#queue.push({ kind: "telemetry", readings });
+        }
+        this.#pendingReadings += readings.length;
+        this.#d.metrics.pendingReadings = this.#pendingReadings;
+        break;
+      }
+      case "birth":
+      case "agentState":
+      case "gap":
+        // protocol's Message type narrows these topics to `never` (Extract over a union kind),
+        // so read the site from the parsed topic through a plain shape.
+        this.#queue.push({
+          kind: msg.kind,
+          siteId: (msg.topic as unknown as { siteId: string }).siteId,
+          payload: msg.payload,
+        } as Work);
+        break;
+      case "movement":
+        this.#queue.push({ kind: "movement", payload: msg.payload });
+        break;
+      default:
+        // Health is retained on the broker for whoever wants it; events are our own.
+        return;
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#running || this.#closed) return;
+    if (this.#pendingReadings >= this.#d.options.batchMaxReadings || this.#d.options.batchMaxDelayMs === 0) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#running = this.#drain();
+      return;
+    }
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#running) this.#running = this.#drain();
+    }, this.#d.options.batchMaxDelayMs);
+  }
+
+  /** Process everything queued now. */
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#running) await this.#running;
+    if (this.#queue.length > 0) {
+      this.#running = this.#drain();
+      await this.#running;
+    }
+  }
+
+  /** Resolves when nothing is queued or being processed. */
+  idle(): Promise<void> {
+    if (!this.#running && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+    for (const done of this.#belowLimit.splice(0)) done();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const work = this.#queue.shift() as Work;
+        try {
+          await this.#process(work);
+        } catch (err) {
+          this.#log.error({ err, work: work.kind }, "ingest step failed");
+        }
+        if (work.kind === "telemetry") {
+          this.#pendingReadings -= work.readings.length;
+          this.#d.metrics.pendingReadings = this.#pendingReadings;
+          if (this.#pendingReadings < this.#d.options.maxPendingReadings) {
+            for (const done of this.#belowLimit.splice(0)) done();
+          }
+        }
+      }
+    } finally {
+      this.#running = undefined;
+      if (this.#queue.length > 0) this.#schedule();
+      else for (const r of this.#idle.splice(0)) r();
+    }
+  }
+
+  async #process(work: Work): Promise<void> {
+    switch (work.kind) {
+      case "telemetry":
+        return this.#telemetry(work.readings);
+      case "birth":
+        return this.#birth(work.siteId, work.payload);
+      case "agentState":
+        return this.#agentState(work.siteId, work.payload);
+      case "gap":
+        return this.#gap(work.siteId, work.payload);
+      case "movement":
+        await this.#d.listeners?.onMovement?.(work.payload);
+        return;
+    }
+  }
+
+  async #telemetry(readings: StoredReading[]): Promise<void> {
+    let delay = 100;
+    for (;;) {
+      try {
+        const { inserted, duplicates } = await this.#d.readings.append(readings);
+        this.#d.metrics.readingsStored += inserted.length;
+        this.#d.metrics.readingsDuplicate += duplicates;
+        const known = inserted.filter((r) => this.#units.has(r.unitId));
+        if (known.length > 0) await this.#outputs(this.#d.engine.ingest(known));
+        return;
+      } catch (err) {
+        this.#d.metrics.storeFailures++;
+        if (this.#closed) throw err;
+        this.#log.error({ err, readings: readings.length, retryInMs: delay }, "reading append failed");
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+      }
+    }
+  }
+
+  #register(unit: UnitRegistration): void {
+    this.#units.set(unit.unitId, unit.siteId);
+    const profile = this.#d.profileFor?.(unit);
+    this.#d.engine.registerUnit(profile === undefined ? unit : { ...unit, profile });
+  }
+
+  async #birth(siteId: string, b: Birth): Promise<void> {
+    const now = this.#now();
+    const agent: AgentRecord = {
+      agentId: b.agentId,
+      siteId,
+      sessionId: b.sessionId,
+      state: "online",
+      lastSeenAt: now,
+      birth: b,
+      configHash: b.configHash,
+    };
+    this.#agents.set(b.agentId, agent);
+    await this.#d.records.upsertAgent(agent);
+    for (const u of b.units) {
+      await this.#d.records.upsertUnit({
+        unitId: u.unitId,
+        siteId,
+        kind: u.kind,
+        ...(u.name === undefined ? {} : { name: u.name }),
+      });
+    }
+    for (const p of b.probes) {
+      await this.#d.records.upsertProbe({
+        probeId: p.probeId,
+        unitId: p.unitId,
+        siteId,
+        agentId: b.agentId,
+        driver: p.driver,
+        intervalMs: p.intervalMs,
+        calibrationOffsetC: p.calibrationOffsetC,
+        calibrationDueAt: p.calibrationDueAt,
+      });
+    }
+    for (const u of b.units)
+      this.#register({ unitId: u.unitId, siteId, kind: u.kind, probeIds: [...u.probeIds] });
+    this.#log.info({ agentId: b.agentId, siteId, units: b.units.length }, "agent birth");
+  }
+
+  async #agentState(siteId: string, s: AgentState): Promise<void> {
+    const known = this.#agents.get(s.agentId);
+    // A last will from an older session must not mark a reconnected agent offline.
+    if (known && s.state === "offline" && known.sessionId !== s.sessionId) return;
+    const agent: AgentRecord = {
+      agentId: s.agentId,
+      siteId,
+      sessionId: s.sessionId,
+      state: s.state,
+      lastSeenAt: this.#now(),
+      birth: known?.birth ?? null,
+      configHash: known?.configHash ?? null,
+    };
+    this.#agents.set(s.agentId, agent);
+    await this.#d.records.upsertAgent(agent);
+    this.#log.info({ agentId: s.agentId, state: s.state }, "agent state");
+  }
+
+  async #gap(siteId: string, g: GapRecord): Promise<void> {
+    const row: GapRecordRow = {
+      gapId: g.gapId,
+      agentId: g.agentId,
+      siteId,
+      reason: g.reason,
+      unitIds: [...g.unitIds],
+      probeIds: [...g.probeIds],
+      fromObservedAt: g.fromObservedAt,
+      toObservedAt: g.toObservedAt,
+      fromSeq: g.fromSeq,
+      toSeq: g.toSeq,
+      droppedCount: g.droppedCount,
+      at: g.at,
+    };
+    await this.#d.records.upsertGap(row);
+    await this.#d.listeners?.onGap?.(row);
+    await this.#outputs(this.#d.engine.reportEvictedRange(row));
+  }
+
+  /** Persist engine outputs, then publish them. Used by ingest, acknowledgements and ticks. */
+  async #outputs(outputs: readonly EngineOutput[]): Promise<void> {
+    if (outputs.length === 0) return;
+    for (const o of outputs) {
+      if (o.type === "alarm") await this.#d.records.upsertAlarm(alarmRecordOf(o));
+      else if (o.type === "excursion") await this.#d.records.upsertExcursion(excursionRecordOf(o));
+      else await this.#d.records.upsertGap(o.gap);
+    }
+    await this.#d.listeners?.onEngineOutputs?.(outputs);
+    for (const o of outputs) {
+      if (o.type === "gap") continue;
+      const topic = formatTopic({ kind: o.type, siteId: o.event.siteId, unitId: o.event.unitId });
+      try {
+        await this.#d.sink.publish(o.type, topic, o.event);
+        this.#d.metrics.eventsPublished++;
+      } catch (err) {
+        this.#d.metrics.eventPublishFailures++;
+        this.#log.error({ err, topic, eventId: o.event.eventId }, "event publish failed");
+      }
+    }
+  }
+
+  /** Acknowledge an alarm through the engine, so the event is stored and published. */
+  async acknowledge(
+    alarmId: string,
+    ack: { by: string; comment: string; correctiveAction: string },
+  ): Promise<EngineOutput[]> {
+    const outputs = this.#d.engine.acknowledge(alarmId, ack, this.#now());
+    await this.#outputs(outputs);
+    return outputs;
+  }
+
+  /** Advance the engine's clock (agent offline, connectivity gaps …). */
+  async tick(): Promise<void> {
+    await this.#outputs(this.#d.engine.tick(this.#now()));
+  }
+}

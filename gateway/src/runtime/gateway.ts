@@ -1,0 +1,188 @@
+/**
+ * The gateway process, wired: storage, the broker (embedded aedes or external), the gateway's
+ * MQTT session, ingest with the excursion engine, the engine's clock tick, and the REST API.
+ *
+ *   startGateway(config)
+ *     ├─ openStorage (records + readings)
+ *     ├─ embedded? startEmbeddedBroker (credentials file)  : external URL
+ *     ├─ Ingest (engine, EventSink = MQTT QoS 1, or a wrapper such as the lots outbox)
+ *     ├─ connectGateway → handleMessage → ingest   (same code path for both brokers)
+ *     ├─ tick every tickIntervalMs
+ *     └─ buildApi (+ plugins of other modules) listening on api.port
+ *
+ * Hooks for the lots module: `listeners` (engine outputs, gaps, movements), `wrapSink` (replace
+ * direct publishing with a transactional outbox), `apiPlugins` (its routes).
+ */
+import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import type { Logger } from "pino";
+import { buildApi } from "../api/server.ts";
+import { connectGateway, type GatewayConnection } from "../broker/connection.ts";
+import { CredentialStore } from "../broker/credentials.ts";
+import { type EmbeddedBroker, startEmbeddedBroker } from "../broker/embedded.ts";
+import type { GatewayConfig } from "../config/schema.ts";
+import type { IngestDeps } from "../ingest/ingest.ts";
+import { Ingest } from "../ingest/ingest.ts";
+import { IngestMetrics } from "../ingest/metrics.ts";
+import type { EnginePort, EventSink } from "../ingest/ports.ts";
+import type { OpenStorage } from "./storage.ts";
+import { openStorage } from "./storage.ts";
+
+export interface StartGatewayOptions {
+  config: GatewayConfig;
+  log: Logger;
+  /** The excursion engine (default: createEngine from the configured profiles). */
+  engine?: EnginePort;
+  /** Already-open storage (tests, bench); default: opened from config.storage. */
+  storage?: OpenStorage;
+  credentials?: CredentialStore;
+  now?: () => number;
+  tickIntervalMs?: number;
+  listeners?: IngestDeps["listeners"];
+  wrapSink?: (sink: EventSink) => EventSink;
+  apiPlugins?: readonly FastifyPluginAsync[];
+}
+
+export interface GatewayRuntime {
+  config: GatewayConfig;
+  brokerUrl: string;
+  broker?: EmbeddedBroker;
+  connection: GatewayConnection;
+  ingest: Ingest;
+  metrics: IngestMetrics;
+  storage: OpenStorage;
+  api?: FastifyInstance;
+  apiUrl?: string;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRuntime> {
+  const { config, log } = opts;
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn({ err }, "shutdown step failed");
+      }
+    }
+  };
+  try {
+    const storage = opts.storage ?? (await openStorage(config.storage));
+    if (!opts.storage) cleanups.push(() => storage.close());
+    const engine = opts.engine ?? (await defaultEngine(config));
+
+    let broker: EmbeddedBroker | undefined;
+    let brokerUrl: string;
+    let account: { username?: string | undefined; password?: string | undefined };
+    if (config.broker.mode === "embedded") {
+      const credentials = opts.credentials ?? (await CredentialStore.load(config.broker.credentialsFile));
+      broker = await startEmbeddedBroker({
+        host: config.broker.host,
+        port: config.broker.port,
+        tls: config.broker.tls,
+        drainTimeoutMs: config.broker.drainTimeoutMs,
+        queueLimit: config.broker.queueLimit,
+        concurrency: config.broker.concurrency,
+        credentials,
+        log,
+      });
+      const b = broker;
+      cleanups.push(() => b.close());
+      brokerUrl = broker.url;
+      account = broker.gatewayAccount;
+    } else {
+      brokerUrl = config.broker.url as string;
+      account = { username: config.broker.username, password: config.broker.password };
+    }
+
+    const metrics = new IngestMetrics();
+    let connection: GatewayConnection | undefined;
+    const mqttSink: EventSink = {
+      publish(kind, topic, payload) {
+        if (!connection) return Promise.reject(new Error("not connected to the broker"));
+        return connection.sink.publish(kind, topic, payload);
+      },
+    };
+    const sink = opts.wrapSink ? opts.wrapSink(mqttSink) : mqttSink;
+    const profiles = config.profiles;
+    const ingest = new Ingest({
+      readings: storage.readings,
+      records: storage.records,
+      engine,
+      sink,
+      metrics,
+      log,
+      options: config.ingest,
+      ...(opts.now ? { now: opts.now } : {}),
+      profileFor: (u) => profiles.byUnit[u.unitId] ?? profiles.byKind[u.kind],
+      ...(opts.listeners ? { listeners: opts.listeners } : {}),
+    });
+    await ingest.start();
+    connection = await connectGateway({
+      url: brokerUrl,
+      gatewayId: config.gatewayId,
+      username: account.username,
+      password: account.password,
+      log,
+      ...(opts.now ? { now: opts.now } : {}),
+      onMessage: (topic, payload, done) => ingest.handleMessage(topic, payload, done),
+    });
+    const conn = connection;
+    cleanups.push(async () => {
+      await conn.close();
+      await ingest.close();
+    });
+
+    const tickMs = opts.tickIntervalMs ?? 10_000;
+    const tick = setInterval(() => {
+      ingest.tick().catch((err: unknown) => log.error({ err }, "engine tick failed"));
+    }, tickMs);
+    tick.unref();
+    cleanups.push(async () => clearInterval(tick));
+
+    let api: FastifyInstance | undefined;
+    let apiUrl: string | undefined;
+    if (config.api.enabled) {
+      api = await buildApi({
+        records: storage.records,
+        readings: storage.readings,
+        tokens: config.api.tokens,
+        acknowledge: (alarmId, ack) => ingest.acknowledge(alarmId, ack),
+        metricsText: () =>
+          metrics.render({
+            coldtrace_process_resident_memory_bytes: process.memoryUsage().rss,
+            coldtrace_broker_connected_clients: broker?.aedes.connectedClients ?? 0,
+          }),
+        log,
+        ...(opts.apiPlugins ? { plugins: opts.apiPlugins } : {}),
+      });
+      const a = api;
+      cleanups.push(() => a.close());
+      apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
+      log.info({ url: apiUrl }, "api listening");
+    }
+
+    return {
+      config,
+      brokerUrl,
+      ...(broker ? { broker } : {}),
+      connection,
+      ingest,
+      metrics,
+      storage,
+      ...(api ? { api } : {}),
+      ...(apiUrl ? { apiUrl } : {}),
+      stop: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** The excursion engine from gateway/src/excursions, adapted to the ingest port. */
+async function defaultEngine(config: GatewayConfig): Promise<EnginePort> {
+  const { createEngine } = await import("./engine.ts");
+  return createEngine(config);
+}
