@@ -1,2 +1,2 @@
-/** @coldtrace/simulators — see README.md. */
-export {};
+/** @coldtrace/simulators — probe simulators (test peers with faults on demand) and scenarios. */
+export * from "./probes/index.ts";
