@@ -1,0 +1,275 @@
+/**
+ * The gateway's REST API (fastify 5), schema-first: every route declares JSON schemas, which
+ * validate requests and feed the OpenAPI 3 document served at /openapi.json (@fastify/swagger).
+ *
+ *   /health, /metrics, /openapi.json     no token (probes, Prometheus, tooling)
+ *   /api/v1/…                            Authorization: Bearer <token> (sha256 in the config)
+ *
+ * Bad requests answer 400 with a message naming the field: `query.from: expected integer`.
+ * Other modules (lots) add their routes as fastify plugins passed in `plugins`; they are
+ * registered under the same authentication.
+ */
+import swagger from "@fastify/swagger";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  LogController,
+} from "fastify";
+import type { Logger } from "pino";
+import type { EngineOutput } from "../ingest/ports.ts";
+import type { AlarmState, ReadingStore, RecordStore } from "../storage/types.ts";
+import { TokenVerifier } from "./auth.ts";
+import * as s from "./schemas.ts";
+
+export interface ApiDeps {
+  records: RecordStore;
+  readings: ReadingStore;
+  tokens: readonly { name: string; hash: string }[];
+  /** Acknowledge through the engine, so the event is stored and published. */
+  acknowledge(
+    alarmId: string,
+    ack: { by: string; comment: string; correctiveAction: string },
+  ): Promise<EngineOutput[]>;
+  metricsText(): string;
+  log?: Logger;
+  /** Plugins of other modules, registered under /api/v1 with authentication. */
+  plugins?: readonly FastifyPluginAsync[];
+}
+
+type AjvError = {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+};
+
+/** `querystring` → `query`, `/from` → `.from`, and what was expected. */
+function describeValidation(errors: readonly AjvError[], dataVar: string): string {
+  const root = dataVar === "querystring" ? "query" : dataVar;
+  return errors
+    .map((e) => {
+      let path = root + e.instancePath.replaceAll("/", ".");
+      if (e.keyword === "required") return `${path}.${String(e.params.missingProperty)}: required`;
+      if (e.keyword === "additionalProperties")
+        return `${path}.${String(e.params.additionalProperty)}: unknown field`;
+      if (e.keyword === "type") return `${path}: expected ${String(e.params.type)}`;
+      if (path === root) path = `${root}`;
+      return `${path}: ${e.message ?? e.keyword}`;
+    })
+    .join("; ");
+}
+
+function badRequest(message: string): FastifyError {
+  const err = new Error(message) as FastifyError;
+  err.statusCode = 400;
+  err.code = "CT_API_BAD_REQUEST";
+  return err;
+}
+
+function notFound(what: string): FastifyError {
+  const err = new Error(`${what} not found`) as FastifyError;
+  err.statusCode = 404;
+  err.code = "CT_API_NOT_FOUND";
+  return err;
+}
+
+function checkRange(q: { from: number; to: number }): void {
+  if (q.to <= q.from) throw badRequest("query.to: must be after query.from");
+}
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log?.child({ component: "api" }),
+    logController: new LogController({ disableRequestLogging: true }),
+    schemaErrorFormatter: (errors, dataVar) => badRequest(describeValidation(errors as AjvError[], dataVar)),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: true } },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "Coldtrace gateway API",
+        version: "1",
+        description: "Units, probes, agents, readings, alarms and excursions of the Coldtrace gateway.",
+      },
+      components: {
+        securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 500) app.log.error({ err }, "api request failed");
+    reply.status(status).send({
+      statusCode: status,
+      error: status >= 500 ? "Internal Server Error" : status === 404 ? "Not Found" : "Bad Request",
+      message: status >= 500 ? "internal error" : err.message,
+    });
+  });
+
+  const verifier = new TokenVerifier(deps.tokens);
+
+  app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
+  app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
+    reply.type("text/plain; version=0.0.4");
+    return deps.metricsText();
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(
+    async (api) => {
+      api.addHook("onRequest", async (req, reply) => {
+        const who = verifier.verify(req.headers.authorization);
+        if (!who) {
+          reply
+            .status(401)
+            .header("www-authenticate", "Bearer")
+            .send({ statusCode: 401, error: "Unauthorized", message: "missing or unknown bearer token" });
+          return reply;
+        }
+        (req as { tokenName?: string }).tokenName = who;
+      });
+
+      api.get(
+        "/units",
+        { schema: { tags: ["units"], querystring: s.siteQuery, response: { 200: s.unitList } } },
+        async (req) => deps.records.listUnits((req.query as { siteId?: string }).siteId),
+      );
+      api.get(
+        "/units/:unitId",
+        { schema: { tags: ["units"], params: s.unitParams, response: { 200: s.unit } } },
+        async (req) => {
+          const unit = await deps.records.getUnit((req.params as { unitId: string }).unitId);
+          if (!unit) throw notFound("unit");
+          return unit;
+        },
+      );
+      api.get(
+        "/probes",
+        { schema: { tags: ["units"], querystring: s.probeQuery, response: { 200: s.probeList } } },
+        async (req) => deps.records.listProbes((req.query as { unitId?: string }).unitId),
+      );
+      api.get(
+        "/agents",
+        { schema: { tags: ["agents"], querystring: s.siteQuery, response: { 200: s.agentList } } },
+        async (req) =>
+          (await deps.records.listAgents((req.query as { siteId?: string }).siteId)).map((a) => ({
+            agentId: a.agentId,
+            siteId: a.siteId,
+            sessionId: a.sessionId,
+            state: a.state,
+            lastSeenAt: a.lastSeenAt,
+            configHash: a.configHash,
+          })),
+      );
+      api.get(
+        "/units/:unitId/readings",
+        {
+          schema: {
+            tags: ["readings"],
+            params: s.unitParams,
+            querystring: s.readingQuery,
+            response: { 200: s.readingsResponse },
+          },
+        },
+        async (req) => {
+          const { unitId } = req.params as { unitId: string };
+          const q = req.query as {
+            from: number;
+            to: number;
+            probeId?: string;
+            bucketMs?: number;
+            limit?: number;
+          };
+          checkRange(q);
+          if (q.bucketMs !== undefined) {
+            const buckets = await deps.readings.downsample({
+              unitId,
+              from: q.from,
+              to: q.to,
+              bucketMs: q.bucketMs,
+              ...(q.probeId === undefined ? {} : { probeId: q.probeId }),
+            });
+            return { unitId, from: q.from, to: q.to, bucketMs: q.bucketMs, buckets };
+          }
+          const readings = await deps.readings.range({
+            unitId,
+            from: q.from,
+            to: q.to,
+            limit: q.limit ?? 10_000,
+            ...(q.probeId === undefined ? {} : { probeId: q.probeId }),
+          });
+          return { unitId, from: q.from, to: q.to, readings };
+        },
+      );
+      api.get(
+        "/units/:unitId/latest",
+        { schema: { tags: ["readings"], params: s.unitParams, response: { 200: s.readingList } } },
+        async (req) => deps.readings.latest((req.params as { unitId: string }).unitId),
+      );
+      api.get(
+        "/alarms",
+        { schema: { tags: ["alarms"], querystring: s.alarmQuery, response: { 200: s.alarmList } } },
+        async (req) => {
+          const q = req.query as {
+            siteId?: string;
+            unitId?: string;
+            state?: AlarmState;
+            from?: number;
+            to?: number;
+          };
+          return deps.records.listAlarms(q);
+        },
+      );
+      api.get(
+        "/alarms/:alarmId",
+        { schema: { tags: ["alarms"], params: s.alarmParams, response: { 200: s.alarm } } },
+        async (req) => {
+          const alarm = await deps.records.getAlarm((req.params as { alarmId: string }).alarmId);
+          if (!alarm) throw notFound("alarm");
+          return alarm;
+        },
+      );
+      api.post(
+        "/alarms/:alarmId/acknowledge",
+        { schema: { tags: ["alarms"], params: s.alarmParams, body: s.ackBody, response: { 200: s.alarm } } },
+        async (req) => {
+          const { alarmId } = req.params as { alarmId: string };
+          const alarm = await deps.records.getAlarm(alarmId);
+          if (!alarm) throw notFound("alarm");
+          const body = req.body as { by: string; comment: string; correctiveAction: string };
+          await deps.acknowledge(alarmId, body);
+          return (await deps.records.getAlarm(alarmId)) ?? alarm;
+        },
+      );
+      api.get(
+        "/excursions",
+        {
+          schema: { tags: ["excursions"], querystring: s.excursionQuery, response: { 200: s.excursionList } },
+        },
+        async (req) => deps.records.listExcursions(req.query as Record<string, never>),
+      );
+      api.get(
+        "/excursions/:excursionId",
+        { schema: { tags: ["excursions"], params: s.excursionParams, response: { 200: s.excursion } } },
+        async (req) => {
+          const e = await deps.records.getExcursion((req.params as { excursionId: string }).excursionId);
+          if (!e) throw notFound("excursion");
+          return e;
+        },
+      );
+      api.get(
+        "/gaps",
+        { schema: { tags: ["gaps"], querystring: s.gapQuery, response: { 200: s.gapList } } },
+        async (req) => deps.records.listGaps(req.query as Record<string, never>),
+      );
+      for (const plugin of deps.plugins ?? []) await api.register(plugin);
+    },
+    { prefix: "/api/v1" },
+  );
+  await app.ready();
+  return app as unknown as FastifyInstance;
+}
