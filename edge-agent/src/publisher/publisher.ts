@@ -450,6 +450,17 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     }
   }
 
+  private settle(s: Session, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const deadline = Date.now() + timeoutMs;
+      const check = () => {
+        if (s.inflight === 0 || s.closed || Date.now() >= deadline) resolve();
+        else setTimeout(check, 10).unref();
+      };
+      check();
+    });
+  }
+
   /** Orderly stop: state offline (reason shutdown), then DISCONNECT, so the will is not sent. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -464,6 +475,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const { client } = s;
     client.removeAllListeners("close");
     if (s.ready && !s.closed) {
+      // Send what is waiting and give the acks a moment; whatever is not acked stays in the outbox.
+      this.session = s;
+      this.drain();
+      await this.settle(s, 2000);
+      this.session = undefined;
       const payload = encodePayload("agentState", {
         v: 1,
         agentId: this.deps.agentId,

@@ -1,6 +1,5 @@
 /** The agent runtime with a test double at the acquisition seam: telemetry, health, status, local alarm. */
 // biome-ignore-all lint/suspicious/noExplicitAny: tests mutate free-form YAML documents
-import { join } from "node:path";
 import { type EmbeddedBroker, freePort, startEmbeddedBroker } from "@coldtrace/testkit";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
