@@ -1,0 +1,99 @@
+/**
+ * REST for the transfer planner and the ERP bridge (docs/integrator/planner.md), a fastify
+ * plugin over a LotService. Every body and query is validated by zod; a 4xx answer carries the
+ * CT_* code and a message naming each bad field, e.g.
+ * `transfer: quantity: must be at least 1, got 0 (CT_LOT_INVALID)`.
+ *
+ *   GET  /lots/eligibility?siteId=&lotId=   eligibility states (by site, by lot, or both)
+ *   POST /lots/movements                    one contract movement (idempotent by movementId)
+ *   POST /lots/movements/import             text/csv ERP export, all-or-nothing, error report
+ *   POST /lots/release | /lots/reject       QA decision: siteId, lotId, by, reason
+ *   POST /lots/transfer-check               allow/deny a proposed transfer, with reasons
+ *   GET  /lots/occupancy?unitId=&at=        what is inside a unit at a moment
+ *   PUT  /lots/products | /lots/lots        master data
+ */
+import { ColdtraceError, describeIssues, isColdtraceError } from "@coldtrace/protocol";
+import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+import type { LotService } from "./service.ts";
+
+const statusFor: Record<string, number> = {
+  CT_LOT_INVALID: 400,
+  CT_WIRE_INVALID: 400,
+  CT_IMPORT_INVALID: 422,
+  CT_LOT_STATE: 409,
+};
+
+const occupancyQuery = z
+  .object({
+    unitId: z.string().min(1),
+    at: z.coerce.number().int("must be epoch milliseconds").optional(),
+  })
+  .strict();
+
+export function lotsPlugin(service: LotService): FastifyPluginAsync {
+  return async (app) => {
+    app.addContentTypeParser(
+      ["text/csv", "text/plain"],
+      { parseAs: "string", bodyLimit: 64 * 1024 * 1024 },
+      (_req, body, done) => done(null, body),
+    );
+
+    app.setErrorHandler((err, req, reply) => {
+      if (isColdtraceError(err)) {
+        const status = statusFor[err.code] ?? 500;
+        if (status >= 500) req.log.error({ err }, "lots request failed");
+        return reply
+          .code(status)
+          .send({ code: err.code, message: err.message, issues: err.context.issues ?? [] });
+      }
+      const e = err as { statusCode?: number; message?: string; code?: string };
+      if (e.statusCode !== undefined && e.statusCode < 500) {
+        return reply
+          .code(e.statusCode)
+          .send({ code: "CT_LOT_INVALID", message: e.message ?? "bad request", issues: [] });
+      }
+      req.log.error({ err }, "lots request failed");
+      return reply.code(500).send({ code: "CT_STORE_IO", message: "internal error", issues: [] });
+    });
+
+    app.get("/lots/eligibility", async (req) => service.eligibility(req.query as never));
+
+    app.post("/lots/movements", async (req, reply) => {
+      const r = await service.recordMovement(req.body as never);
+      return reply.code(r.duplicate ? 200 : 201).send(r);
+    });
+
+    app.post("/lots/movements/import", async (req, reply) => {
+      if (typeof req.body !== "string") {
+        throw new ColdtraceError("CT_IMPORT_INVALID", "body: expected a text/csv file", {
+          issues: [{ path: "body", message: "expected text/csv" }],
+        });
+      }
+      const report = await service.importCsv(req.body);
+      return reply.code(report.ok ? 200 : 422).send(report);
+    });
+
+    app.post("/lots/release", async (req) => service.release(req.body as never));
+    app.post("/lots/reject", async (req) => service.reject(req.body as never));
+    app.post("/lots/transfer-check", async (req) => service.checkTransfer(req.body as never));
+
+    app.get("/lots/occupancy", async (req) => {
+      const r = occupancyQuery.safeParse(req.query);
+      if (!r.success) {
+        const issues = describeIssues(r.error, req.query);
+        throw new ColdtraceError(
+          "CT_LOT_INVALID",
+          `occupancy: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+          {
+            issues,
+          },
+        );
+      }
+      return service.occupancy(r.data.unitId, r.data.at ?? Date.now());
+    });
+
+    app.put("/lots/products", async (req) => service.upsertProduct(req.body as never));
+    app.put("/lots/lots", async (req) => service.upsertLot(req.body as never));
+  };
+}

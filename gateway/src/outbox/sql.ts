@@ -1,0 +1,202 @@
+/**
+ * A small async SQL seam over the two record backends, so the lots service and the event
+ * outbox run the same statements on SQLite (node:sqlite `DatabaseSync`) and PostgreSQL
+ * (`pg.Pool`). Statements are written with `?` placeholders; for PostgreSQL they become
+ * `$1, $2 …`. BIGINT columns (epoch milliseconds) come back as numbers on both.
+ *
+ *   caller ─▶ transaction(fn) ─▶ SQLite: one lock per DatabaseSync, BEGIN IMMEDIATE … COMMIT
+ *                              └▶ PostgreSQL: one pooled client, BEGIN … COMMIT
+ *
+ * A transaction hands `fn` an executor bound to it: everything written through that executor
+ * (the state change and its outbox row) commits or rolls back together.
+ */
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { ColdtraceError } from "@coldtrace/protocol";
+import pg from "pg";
+
+/** The record database as the gateway hands it out. */
+export type RecordDb = { kind: "sqlite"; db: DatabaseSync } | { kind: "postgres"; pool: pg.Pool };
+
+export type SqlValue = string | number | null;
+export type SqlRow = Record<string, unknown>;
+
+/** Runs statements, either on the database directly or inside one transaction. */
+export interface SqlExecutor {
+  readonly kind: "sqlite" | "postgres";
+  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** Returns the number of rows changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface SqlDatabase extends SqlExecutor {
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Run DDL (several statements separated by `;`). */
+  exec(ddl: string): Promise<void>;
+}
+
+/** A FIFO async lock: SQLite has one connection, so transactions must not interleave. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  lock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+}
+
+const sqliteLocks = new WeakMap<DatabaseSync, Mutex>();
+const sqliteStatements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+function storeError(err: unknown, sql: string): ColdtraceError {
+  return new ColdtraceError(
+    "CT_STORE_IO",
+    `lots/outbox statement failed: ${(err as Error).message}`,
+    {
+      sql: sql.slice(0, 200),
+    },
+    { cause: err },
+  );
+}
+
+function sqliteExecutor(db: DatabaseSync): SqlExecutor {
+  let cache = sqliteStatements.get(db);
+  if (!cache) {
+    cache = new Map();
+    sqliteStatements.set(db, cache);
+  }
+  const statements = cache;
+  const prepare = (sql: string): StatementSync => {
+    let st = statements.get(sql);
+    if (!st) {
+      st = db.prepare(sql);
+      statements.set(sql, st);
+    }
+    return st;
+  };
+  return {
+    kind: "sqlite",
+    async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+      try {
+        return prepare(sql).all(...(params as SQLInputValue[])) as T[];
+      } catch (err) {
+        throw storeError(err, sql);
+      }
+    },
+    async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+      try {
+        return Number(prepare(sql).run(...(params as SQLInputValue[])).changes);
+      } catch (err) {
+        throw storeError(err, sql);
+      }
+    },
+  };
+}
+
+const pgSqlCache = new Map<string, string>();
+function toPgSql(sql: string): string {
+  let out = pgSqlCache.get(sql);
+  if (out === undefined) {
+    let n = 0;
+    out = sql.replace(/\?/g, () => `$${++n}`);
+    pgSqlCache.set(sql, out);
+  }
+  return out;
+}
+
+// BIGINT (oid 20) holds epoch milliseconds, well inside Number's safe range.
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+};
+
+function pgExecutor(q: pg.Pool | pg.PoolClient): SqlExecutor {
+  return {
+    kind: "postgres",
+    async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+      try {
+        const res = await q.query({ text: toPgSql(sql), values: params as unknown[], types: pgTypes });
+        return res.rows as T[];
+      } catch (err) {
+        throw storeError(err, sql);
+      }
+    },
+    async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+      try {
+        const res = await q.query({ text: toPgSql(sql), values: params as unknown[], types: pgTypes });
+        return res.rowCount ?? 0;
+      } catch (err) {
+        throw storeError(err, sql);
+      }
+    },
+  };
+}
+
+/** Wrap a record database. Safe to call several times on the same database (shared lock). */
+export function sqlDatabase(rdb: RecordDb): SqlDatabase {
+  if (rdb.kind === "sqlite") {
+    const db = rdb.db;
+    let mutex = sqliteLocks.get(db);
+    if (!mutex) {
+      mutex = new Mutex();
+      sqliteLocks.set(db, mutex);
+    }
+    const lock = mutex;
+    const ex = sqliteExecutor(db);
+    return {
+      kind: "sqlite",
+      all: ex.all,
+      // A write outside a transaction still waits for the lock, or it would join (and maybe
+      // roll back with) somebody else's open transaction on the one connection.
+      run: (sql, params) => lock.lock(() => ex.run(sql, params)),
+      transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+        return lock.lock(async () => {
+          db.exec("BEGIN IMMEDIATE");
+          try {
+            const out = await fn(ex);
+            db.exec("COMMIT");
+            return out;
+          } catch (err) {
+            if (db.isTransaction) db.exec("ROLLBACK");
+            throw err;
+          }
+        });
+      },
+      async exec(ddl: string): Promise<void> {
+        await lock.lock(async () => db.exec(ddl));
+      },
+    };
+  }
+  const pool = rdb.pool;
+  const ex = pgExecutor(pool);
+  return {
+    kind: "postgres",
+    all: ex.all,
+    run: ex.run,
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        const out = await fn(pgExecutor(client));
+        await client.query("COMMIT");
+        return out;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(ddl: string): Promise<void> {
+      try {
+        await pool.query(ddl);
+      } catch (err) {
+        throw storeError(err, ddl);
+      }
+    },
+  };
+}
