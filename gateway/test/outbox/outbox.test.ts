@@ -59,12 +59,20 @@ async function enqueue(
   outbox.notify();
 }
 
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** A planner-like subscriber: records every lot event, in arrival order. */
 async function subscriber(url: string, siteId: string) {
   const seen: LotEvent[] = [];
   const client = mqtt.connect(url, { clientId: `ct-sub-${siteId}`, reconnectPeriod: 50, resubscribe: false });
   const filter = topicFilters.events(siteId);
-  let subscribed = Promise.withResolvers<void>();
+  let subscribed = deferred();
   client.on("connect", () => {
     client.subscribe(filter, { qos: 1 }, () => subscribed.resolve());
   });
@@ -75,7 +83,7 @@ async function subscriber(url: string, siteId: string) {
     client,
     /** Resolves after the next (re)connect's SUBACK. */
     resubscribed() {
-      subscribed = Promise.withResolvers<void>();
+      subscribed = deferred();
       return subscribed.promise;
     },
     async waitFor(n: number) {
