@@ -1,8 +1,93 @@
 /**
  * Gateway storage: the ReadingStore and RecordStore seams, their SQLite, PostgreSQL and
- * InfluxDB 1.x backends, the per-module migration runner, and `createStorage` which wires a
- * configuration to backends. See docs/integrator/storage.md.
+ * InfluxDB 1.x backends, the per-module migration runner, and `createStorage`, which opens
+ * the backends a configuration names. See docs/integrator/storage.md.
+ *
+ *   records: sqlite(path) | postgres(url)          units, probes, agents, alarms, excursions, gaps
+ *   readings: sqlite | postgres                    in the records database
+ *           | influx(url, database)                 with its SeqLedger in the records database
  */
+import type { DatabaseSync } from "node:sqlite";
+import { ColdtraceError } from "@coldtrace/protocol";
+import type pg from "pg";
+import { createInfluxReadingStore } from "./influx.ts";
+import { createPgPool, createPgReadingStore, createPgRecordStore } from "./postgres.ts";
+import { createPgSeqLedger, createSqliteSeqLedger } from "./seq-ledger.ts";
+import { createSqliteReadingStore, createSqliteRecordStore, openSqlite } from "./sqlite.ts";
+import type { ReadingStore, RecordStore } from "./types.ts";
+
+export * from "./influx.ts";
 export * from "./migrate.ts";
+export * from "./postgres.ts";
+export * from "./seq-ledger.ts";
 export * from "./sqlite.ts";
 export type * from "./types.ts";
+
+export interface StorageConfig {
+  records: { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
+  readings:
+    | { kind: "sqlite" }
+    | { kind: "postgres" }
+    | { kind: "influx"; url: string; database: string; retentionPolicy?: string };
+}
+
+export interface Storage {
+  readings: ReadingStore;
+  records: RecordStore;
+  /** The records database when it is SQLite; other modules (lots) migrate and use it too. */
+  sqlite?: DatabaseSync;
+  /** The records pool when it is PostgreSQL; other modules (lots) migrate and use it too. */
+  pg?: pg.Pool;
+  /** Closes the stores, then the database handle or pool. */
+  close(): Promise<void>;
+}
+
+export async function createStorage(config: StorageConfig): Promise<Storage> {
+  const r = config.readings.kind;
+  if ((r === "sqlite" || r === "postgres") && r !== config.records.kind) {
+    throw new ColdtraceError(
+      "CT_CFG_INVALID",
+      `storage.readings.kind: "${r}" keeps readings in the records database, which is "${config.records.kind}"; use "${config.records.kind}" or "influx"`,
+      { path: "storage.readings.kind", got: r },
+    );
+  }
+  let sqlite: DatabaseSync | undefined;
+  let pool: pg.Pool | undefined;
+  try {
+    let records: RecordStore;
+    let readings: ReadingStore;
+    if (config.records.kind === "sqlite") {
+      const db = openSqlite(config.records.path);
+      sqlite = db;
+      records = await createSqliteRecordStore(db);
+      readings =
+        config.readings.kind === "influx"
+          ? await createInfluxReadingStore(config.readings, { dedupe: createSqliteSeqLedger(db) })
+          : await createSqliteReadingStore(db);
+    } else {
+      const p = createPgPool(config.records.url);
+      pool = p;
+      records = await createPgRecordStore(p);
+      readings =
+        config.readings.kind === "influx"
+          ? await createInfluxReadingStore(config.readings, { dedupe: await createPgSeqLedger(p) })
+          : await createPgReadingStore(p);
+    }
+    return {
+      readings,
+      records,
+      ...(sqlite ? { sqlite } : {}),
+      ...(pool ? { pg: pool } : {}),
+      async close() {
+        await readings.close();
+        await records.close();
+        if (sqlite?.isOpen) sqlite.close();
+        await pool?.end();
+      },
+    };
+  } catch (err) {
+    if (sqlite?.isOpen) sqlite.close();
+    await pool?.end().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * SeqLedger: which (agentId, seq) pairs a store already holds, for backends that cannot say
+ * "was this new" themselves (InfluxDB 1.x overwrites a point with the same series and time).
+ *
+ * Agents number readings 1, 2, 3 … and resend after a lost PUBACK, so the seen seqs of one agent
+ * are nearly contiguous: a handful of merged intervals, e.g. a1: [1, 90412], [90450, 91003].
+ * The intervals live in memory and in the record database (SQLite or PostgreSQL), table
+ * `seq_ledger(agent_id, lo, hi)`, rewritten per agent on each commit.
+ *
+ *   store.append(batch)
+ *     fresh = ledger.unseen(batch)        pure lookup, first copy of a repeat within the batch
+ *     write fresh to the backend          (idempotent: an identical point overwrites itself)
+ *     ledger.commit(fresh)                only after the write succeeded
+ *
+ * A crash between write and commit loses nothing: on the agent's resend the readings look
+ * unseen, are written again identically, and are committed then (reported as inserted twice,
+ * which is why consumers of `inserted` must tolerate an at-least-once repeat after a crash).
+ *
+ * One ledger per store and process: two gateway instances sharing one Influx database each
+ * keep their own cache, so a reading ingested by both may be reported new by both.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type pg from "pg";
+import { migratePostgres, migrateSqlite } from "./migrate.ts";
+import { num, storeError } from "./rows.ts";
+
+/** Inclusive [lo, hi]. */
+export type SeqInterval = readonly [lo: number, hi: number];
+
+/** Sorted, disjoint, non-adjacent inclusive intervals of integers. */
+export class SeqIntervalSet {
+  readonly #iv: [number, number][] = [];
+
+  constructor(intervals: Iterable<SeqInterval> = []) {
+    for (const [lo, hi] of intervals) this.#addRange(lo, hi);
+  }
+
+  /** Adds every seq of [lo, hi], filling the holes between existing intervals. */
+  #addRange(lo: number, hi: number): void {
+    for (let s = lo; s <= hi; ) {
+      const i = this.#firstAbove(s);
+      const prev = this.#iv[i - 1];
+      if (prev && prev[1] >= s) {
+        s = prev[1] + 1;
+        continue;
+      }
+      const next = this.#iv[i];
+      const end = next ? Math.min(hi, next[0] - 1) : hi;
+      this.#insert(i, s, end);
+      s = end + 1;
+    }
+  }
+
+  /** Index of the first interval whose lo is greater than seq (binary search). */
+  #firstAbove(seq: number): number {
+    let a = 0;
+    let b = this.#iv.length;
+    while (a < b) {
+      const m = (a + b) >>> 1;
+      if ((this.#iv[m] as [number, number])[0] > seq) b = m;
+      else a = m + 1;
+    }
+    return a;
+  }
+
+  /** Insert [lo, hi] at index i (it overlaps nothing), merging with touching neighbours. */
+  #insert(i: number, lo: number, hi: number): void {
+    const prev = this.#iv[i - 1];
+    const next = this.#iv[i];
+    const joinPrev = prev !== undefined && prev[1] + 1 === lo;
+    const joinNext = next !== undefined && next[0] - 1 === hi;
+    if (joinPrev && joinNext) {
+      prev[1] = next[1];
+      this.#iv.splice(i, 1);
+    } else if (joinPrev) {
+      prev[1] = hi;
+    } else if (joinNext) {
+      next[0] = lo;
+    } else {
+      this.#iv.splice(i, 0, [lo, hi]);
+    }
+  }
+
+  has(seq: number): boolean {
+    const prev = this.#iv[this.#firstAbove(seq) - 1];
+    return prev !== undefined && prev[1] >= seq;
+  }
+
+  /** Adds seq; true when it was not in the set before. */
+  add(seq: number): boolean {
+    const i = this.#firstAbove(seq);
+    const prev = this.#iv[i - 1];
+    if (prev !== undefined && prev[1] >= seq) return false;
+    this.#insert(i, seq, seq);
+    return true;
+  }
+
+  intervals(): SeqInterval[] {
+    return this.#iv.map(([lo, hi]) => [lo, hi] as const);
+  }
+
+  get size(): number {
+    return this.#iv.length;
+  }
+}
+
+/** Where a ledger keeps its intervals between restarts. */
+export interface SeqLedgerBackend {
+  load(agentId: string): Promise<SeqInterval[]>;
+  /** Replace the stored intervals of each agent in the map, atomically. */
+  save(changes: ReadonlyMap<string, readonly SeqInterval[]>): Promise<void>;
+}
+
+export interface SeqKey {
+  agentId: string;
+  seq: number;
+}
+
+export interface SeqLedger {
+  /** The items whose (agentId, seq) is not committed yet, in input order, first copy of a repeat only. Records nothing. */
+  unseen<T extends SeqKey>(items: readonly T[]): Promise<T[]>;
+  /** Record items as stored. Call only after the backend write succeeded. */
+  commit(items: readonly SeqKey[]): Promise<void>;
+  /** The committed intervals of one agent. */
+  intervals(agentId: string): Promise<SeqInterval[]>;
+}
+
+export function createSeqLedger(backend: SeqLedgerBackend = memoryLedgerBackend()): SeqLedger {
+  const cache = new Map<string, SeqIntervalSet>();
+  async function setOf(agentId: string): Promise<SeqIntervalSet> {
+    let set = cache.get(agentId);
+    if (!set) {
+      const loaded = new SeqIntervalSet(await backend.load(agentId));
+      // Another call may have loaded it meanwhile; keep the first so no commit is lost.
+      set = cache.get(agentId) ?? loaded;
+      cache.set(agentId, set);
+    }
+    return set;
+  }
+  return {
+    async unseen(items) {
+      const out: (typeof items)[number][] = [];
+      const inBatch = new Map<string, Set<number>>();
+      for (const item of items) {
+        const set = await setOf(item.agentId);
+        if (set.has(item.seq)) continue;
+        let seen = inBatch.get(item.agentId);
+        if (!seen) {
+          seen = new Set();
+          inBatch.set(item.agentId, seen);
+        }
+        if (seen.has(item.seq)) continue;
+        seen.add(item.seq);
+        out.push(item);
+      }
+      return out;
+    },
+    async commit(items) {
+      if (items.length === 0) return;
+      const next = new Map<string, SeqIntervalSet>();
+      for (const item of items) {
+        let set = next.get(item.agentId);
+        if (!set) {
+          set = new SeqIntervalSet((await setOf(item.agentId)).intervals());
+          next.set(item.agentId, set);
+        }
+        set.add(item.seq);
+      }
+      // Persist first, then publish to the cache: a failed save leaves the ledger as it was.
+      await backend.save(new Map([...next].map(([agentId, set]) => [agentId, set.intervals()])));
+      for (const [agentId, set] of next) cache.set(agentId, set);
+    },
+    async intervals(agentId) {
+      return (await setOf(agentId)).intervals();
+    },
+  };
+}
+
+export function memoryLedgerBackend(): SeqLedgerBackend {
+  const saved = new Map<string, SeqInterval[]>();
+  return {
+    async load(agentId) {
+      return saved.get(agentId) ?? [];
+    },
+    async save(changes) {
+      for (const [agentId, intervals] of changes) saved.set(agentId, [...intervals]);
+    },
+  };
+}
+
+const SEQ_LEDGER_MIGRATION =
+  "CREATE TABLE seq_ledger (agent_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, PRIMARY KEY (agent_id, lo))";
+
+function intervalsFromRows(backend: "sqlite" | "postgres", rows: Record<string, unknown>[]): SeqInterval[] {
+  return rows.map(
+    (r) => [num(backend, "seq_ledger", "lo", r.lo), num(backend, "seq_ledger", "hi", r.hi)] as const,
+  );
+}
+
+export function sqliteLedgerBackend(db: DatabaseSync): SeqLedgerBackend {
+  migrateSqlite(db, "storage.seq_ledger", [SEQ_LEDGER_MIGRATION]);
+  const select = db.prepare("SELECT lo, hi FROM seq_ledger WHERE agent_id = ? ORDER BY lo");
+  const del = db.prepare("DELETE FROM seq_ledger WHERE agent_id = ?");
+  const ins = db.prepare("INSERT INTO seq_ledger (agent_id, lo, hi) VALUES (?, ?, ?)");
+  return {
+    async load(agentId) {
+      try {
+        return intervalsFromRows("sqlite", select.all(agentId) as Record<string, unknown>[]);
+      } catch (err) {
+        throw storeError("sqlite", "load seq ledger", err, { agentId });
+      }
+    },
+    async save(changes) {
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          for (const [agentId, intervals] of changes) {
+            del.run(agentId);
+            for (const [lo, hi] of intervals) ins.run(agentId, lo, hi);
+          }
+          db.exec("COMMIT");
+        } catch (err) {
+          if (db.isTransaction) db.exec("ROLLBACK");
+          throw err;
+        }
+      } catch (err) {
+        throw storeError("sqlite", "save seq ledger", err, { agents: changes.size });
+      }
+    },
+  };
+}
+
+export async function pgLedgerBackend(pool: pg.Pool): Promise<SeqLedgerBackend> {
+  await migratePostgres(pool, "storage.seq_ledger", [SEQ_LEDGER_MIGRATION]);
+  return {
+    async load(agentId) {
+      try {
+        const res = await pool.query("SELECT lo, hi FROM seq_ledger WHERE agent_id = $1 ORDER BY lo", [
+          agentId,
+        ]);
+        return intervalsFromRows("postgres", res.rows);
+      } catch (err) {
+        throw storeError("postgres", "load seq ledger", err, { agentId });
+      }
+    },
+    async save(changes) {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await pool.connect();
+        await client.query("BEGIN");
+        try {
+          for (const [agentId, intervals] of changes) {
+            await client.query("DELETE FROM seq_ledger WHERE agent_id = $1", [agentId]);
+            await client.query(
+              "INSERT INTO seq_ledger (agent_id, lo, hi) SELECT $1, lo, hi FROM unnest($2::bigint[], $3::bigint[]) AS t(lo, hi)",
+              [agentId, intervals.map((i) => i[0]), intervals.map((i) => i[1])],
+            );
+          }
+          await client.query("COMMIT");
+        } catch (err) {
+          await client.query("ROLLBACK").catch(() => {});
+          throw err;
+        }
+      } catch (err) {
+        throw storeError("postgres", "save seq ledger", err, { agents: changes.size });
+      } finally {
+        client?.release();
+      }
+    },
+  };
+}
+
+export function createSqliteSeqLedger(db: DatabaseSync): SeqLedger {
+  return createSeqLedger(sqliteLedgerBackend(db));
+}
+
+export async function createPgSeqLedger(pool: pg.Pool): Promise<SeqLedger> {
+  return createSeqLedger(await pgLedgerBackend(pool));
+}
