@@ -25,7 +25,7 @@
  * Influx; the later write wins. Agents poll a probe at most every 100 ms, so this does not occur.
  */
 import { ColdtraceError } from "@coldtrace/protocol";
-import { escape as influxEscape, FieldType, InfluxDB, type IPoint } from "influx";
+import { FieldType, InfluxDB, type IPoint, escape as influxEscape } from "influx";
 import { bool, checkBucketMs, compareReadings, num, qualityOf, storeError, str } from "./rows.ts";
 import type { SeqLedger } from "./seq-ledger.ts";
 import type { ReadingBucket, ReadingStore, StoredReading } from "./types.ts";
