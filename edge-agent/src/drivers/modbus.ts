@@ -1,0 +1,153 @@
+/**
+ * Modbus RTU and Modbus TCP drivers on modbus-serial.
+ *
+ *   probes ─ planBlocks (same slave + FC + adjacent registers, ≤125) ─┬─ FC3/FC4 request ─ decode each probe
+ *                                                                     └─ failure × (1 + retries) → comm_error
+ *
+ * RTU uses modbus-serial's *buffered* RTU port (`connectRTUBuffered`): the plain RTU port
+ * treats each chunk the OS hands over as a frame, and USB RS-485 adapters split frames into
+ * several chunks, which shows up as CRC and length errors.
+ */
+import { ColdtraceError } from "@coldtrace/protocol";
+import modbusSerial from "modbus-serial";
+import type { Logger } from "pino";
+import type { ModbusProbeConfig, ModbusRtuBusConfig, ModbusTcpBusConfig } from "../config/buses.ts";
+import { planBlocks } from "../decode/blocks.ts";
+import { decodeProbeValue } from "../decode/reading.ts";
+import { registersToBytes } from "../decode/registers.ts";
+import type { ProbeDriver, ProbeRead } from "./types.ts";
+
+// A CommonJS package: Node's default import is module.exports, whose `.default` is itself.
+const ModbusRTU = modbusSerial.default;
+export type ModbusClient = InstanceType<typeof ModbusRTU>;
+
+/** Connects a modbus-serial client for a bus (buffered RTU or TCP) with its timeout set. */
+export async function connectModbus(bus: ModbusRtuBusConfig | ModbusTcpBusConfig): Promise<ModbusClient> {
+  const client = new ModbusRTU();
+  try {
+    if (bus.type === "modbus-rtu") {
+      await client.connectRTUBuffered(bus.port, {
+        baudRate: bus.baudRate,
+        parity: bus.parity,
+        dataBits: bus.dataBits,
+        stopBits: bus.stopBits,
+      });
+    } else {
+      await client.connectTCP(bus.host, { port: bus.port, timeout: bus.timeoutMs });
+    }
+  } catch (err) {
+    const where = bus.type === "modbus-rtu" ? bus.port : `${bus.host}:${bus.port}`;
+    throw new ColdtraceError(
+      "CT_PROBE_READ",
+      `bus ${bus.id}: cannot open ${where}`,
+      { busId: bus.id, where },
+      {
+        cause: err,
+      },
+    );
+  }
+  client.setTimeout(bus.timeoutMs);
+  return client;
+}
+
+function describeError(err: unknown): string {
+  if (err && typeof err === "object") {
+    const e = err as { message?: unknown; modbusCode?: unknown; name?: unknown };
+    if (typeof e.modbusCode === "number") return `exception ${e.modbusCode}: ${String(e.message)}`;
+    if (typeof e.message === "string") return e.message;
+  }
+  return String(err);
+}
+
+export function createModbusDriver(
+  bus: ModbusRtuBusConfig | ModbusTcpBusConfig,
+  log: Logger,
+): ProbeDriver<ModbusProbeConfig> {
+  let client: ModbusClient | undefined;
+  let lost = false;
+
+  async function request(slaveId: number, fc: 3 | 4, start: number, count: number): Promise<number[]> {
+    if (!client?.isOpen) {
+      lost = true;
+      throw new Error("port not open");
+    }
+    client.setID(slaveId);
+    const r =
+      fc === 3
+        ? await client.readHoldingRegisters(start, count)
+        : await client.readInputRegisters(start, count);
+    return r.data;
+  }
+
+  return {
+    async open() {
+      client = await connectModbus(bus);
+      lost = false;
+      client.on("close", () => {
+        lost = true;
+      });
+    },
+    isOpen: () => !!client && !lost && client.isOpen,
+    async read(probes) {
+      const out: ProbeRead[] = [];
+      for (const block of planBlocks(probes, bus.maxBlockGap)) {
+        let lastErr: unknown;
+        let data: number[] | undefined;
+        for (let attempt = 0; attempt <= bus.retries && !data; attempt++) {
+          try {
+            data = await request(block.slaveId, block.function, block.start, block.count);
+          } catch (err) {
+            lastErr = err;
+            if (lost) break;
+          }
+        }
+        if (!data) {
+          const error = new ColdtraceError(
+            "CT_PROBE_READ",
+            `bus ${bus.id} slave ${block.slaveId} FC${block.function} ${block.start}+${block.count}: ${describeError(lastErr)}`,
+            { busId: bus.id, slaveId: block.slaveId, function: block.function, register: block.start },
+            { cause: lastErr },
+          );
+          for (const p of block.probes)
+            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error });
+          continue;
+        }
+        const bytes = registersToBytes(data);
+        for (const p of block.probes) {
+          try {
+            const d = decodeProbeValue(bytes, (p.register - block.start) * 2, p);
+            out.push({ probeId: p.id, tempC: d.tempC, quality: d.quality });
+            log.trace({ probeId: p.id, raw: d.raw }, "probe decoded");
+          } catch (err) {
+            // A reply shorter than asked for: garbage that passed the CRC. Not the probe's value.
+            const error =
+              err instanceof ColdtraceError
+                ? err
+                : new ColdtraceError("CT_PROBE_DECODE", String(err), { probeId: p.id }, { cause: err });
+            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error });
+          }
+        }
+      }
+      return out;
+    },
+    async writeCoil(slaveId, coil, on) {
+      try {
+        if (!client?.isOpen) throw new Error("port not open");
+        client.setID(slaveId);
+        await client.writeCoil(coil, on);
+      } catch (err) {
+        throw new ColdtraceError(
+          "CT_PROBE_READ",
+          `bus ${bus.id} slave ${slaveId}: cannot write coil ${coil}: ${describeError(err)}`,
+          { busId: bus.id, slaveId, coil },
+          { cause: err },
+        );
+      }
+    },
+    async close() {
+      const c = client;
+      client = undefined;
+      if (c?.isOpen) await new Promise<void>((resolve) => c.close(() => resolve()));
+    },
+  };
+}
