@@ -572,6 +572,10 @@ export class ExcursionEngine {
         if (v === null) continue;
         const ss = st[side];
         const exc = ss.exc;
+        if (exc) {
+          exc.lastT = t;
+          u.dirtyExc.add(exc.id);
+        }
         if (exc && covered) {
           const range = p.range[side];
           if (range !== undefined && beyond(side, v, range))
