@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS lot_occupancy (
   to_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS lot_occupancy_unit ON lot_occupancy (unit_id, to_at, from_at);
-CREATE INDEX IF NOT EXISTS lot_occupancy_lot ON lot_occupancy (lot_id, to_at);
+CREATE INDEX IF NOT EXISTS lot_occupancy_lot_site ON lot_occupancy (lot_id, site_id, to_at);
 CREATE INDEX IF NOT EXISTS lot_occupancy_site ON lot_occupancy (site_id, to_at);
 CREATE TABLE IF NOT EXISTS lot_exposures (
   cause_id TEXT NOT NULL,
@@ -111,4 +111,5 @@ CREATE TABLE IF NOT EXISTS lot_site_state (
   updated_at BIGINT NOT NULL,
   PRIMARY KEY (site_id, lot_id)
 );
+CREATE INDEX IF NOT EXISTS lot_site_state_lot ON lot_site_state (lot_id);
 `;
