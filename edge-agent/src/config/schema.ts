@@ -140,7 +140,7 @@ const localAlarmSection = z
 const loggingSection = z
   .object({
     level: logLevel.default("info"),
-    /** Per-component levels, e.g. `{ outbox: debug, publisher: warn }`. */
+    /** Per-component levels, e.g. `{ publisher: debug, alarm: info }`. */
     components: z.record(z.string(), logLevel).default({}),
   })
   .strict()
