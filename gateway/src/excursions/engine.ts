@@ -80,6 +80,8 @@ export interface EngineStats {
   replays: number;
   tooLate: number;
   unknownUnit: number;
+  /** Readings held in memory now (all units): bounded by the lateness window. */
+  retained: number;
 }
 
 // ───────────────────────────── ids ─────────────────────────────
@@ -308,7 +310,7 @@ export class ExcursionEngine {
   >();
   private readonly pubAlarms = new Map<string, PublishedAlarm>();
   private readonly pubExc = new Map<string, PublishedExc>();
-  private readonly counters: EngineStats = {
+  private readonly counters: Omit<EngineStats, "retained"> = {
     readings: 0,
     duplicates: 0,
     replays: 0,
@@ -383,7 +385,9 @@ export class ExcursionEngine {
   }
 
   stats(): Readonly<EngineStats> {
-    return { ...this.counters };
+    let retained = 0;
+    for (const u of this.units.values()) retained += u.timeline.length;
+    return { ...this.counters, retained };
   }
 
   // ─────────────────────────── ingest ────────────────────────────

@@ -332,6 +332,19 @@ describe("alarm lifecycle", () => {
     expect(new Set([...raised, ...acked, ...cleared].map((e) => e.eventId)).size).toBe(3);
   });
 
+  it("accepts an acknowledgement after the alarm cleared", () => {
+    const { engine } = fridge();
+    const outs = feed(engine, series(0, 2, [5, ...Array(10).fill(9), 5]));
+    const [raised, cleared] = alarmsOf(outs);
+    expect(cleared).toMatchObject({ type: "alarm.cleared" });
+    const ack = { by: "qa.li", comment: "reviewed", correctiveAction: "none needed" };
+    const acked = alarmsOf(checked(engine.acknowledge(raised!.alarmId, ack, at(60))));
+    expect(acked).toEqual([expect.objectContaining({ type: "alarm.acknowledged", acknowledged: ack })]);
+    expect(engine.alarms()).toEqual([
+      expect.objectContaining({ type: "alarm.cleared", acknowledged: ack, clearedAt: at(22) }),
+    ]);
+  });
+
   it("rejects acknowledging an unknown alarm with CT_ALARM_UNKNOWN", () => {
     const { engine } = fridge();
     expect(() => engine.acknowledge("nope-123", { by: "x", comment: "", correctiveAction: "" }, T0)).toThrow(
@@ -380,6 +393,19 @@ describe("late data", () => {
     expect(engine.alarms()).toEqual([]);
   });
 
+  it("raises a cleared alarm again under the same id when a corrected reading shows it stayed on", () => {
+    const { engine } = fridge();
+    const first = alarmsOf(feed(engine, [...series(0, 2, [5, ...Array(10).fill(9), 5]), r(24, 9), r(26, 9)]));
+    expect(first.map((a) => a.type)).toEqual(["alarm.raised", "alarm.cleared"]);
+    // the agent re-sends 08:22 with a higher sequence number and the corrected value
+    const again = alarmsOf(checked(engine.ingest([r(22, 9)])));
+    expect(again).toEqual([expect.objectContaining({ type: "alarm.raised", alarmId: first[0]!.alarmId })]);
+    expect(engine.alarms()).toEqual([
+      expect.objectContaining({ type: "alarm.raised", alarmId: first[0]!.alarmId }),
+    ]);
+    expect(engine.excursions()).toEqual([expect.objectContaining({ startedAt: at(2), endedAt: null })]);
+  });
+
   it("hands readings older than the lateness window to onTooLate and leaves the record alone", () => {
     const tooLate: EngineReading[] = [];
     const { engine } = makeEngine({
@@ -394,6 +420,8 @@ describe("late data", () => {
     expect(engine.ingest([old])).toEqual([]);
     expect(tooLate).toEqual([old]);
     expect(engine.stats().tooLate).toBe(1);
+    // memory is bounded: about the lateness window (60 readings) plus a few checkpoints
+    expect(engine.stats().retained).toBeLessThan(200);
     expect(engine.excursions()).toEqual(before);
     // still within the window: re-evaluated
     engine.ingest([r(600 - 61, 20)]);
