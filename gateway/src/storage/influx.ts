@@ -14,8 +14,10 @@
  * Influx cannot say whether a write was new, so dedupe by (agentId, seq) goes through a
  * SeqLedger kept in the record database (see seq-ledger.ts):
  *
- *   append(batch) -> fresh = ledger.unseen(batch) -> writePoints(fresh, chunks of 5000)
- *                 -> ledger.commit(fresh)
+ *   append(batch) -> claim readings neither in the ledger nor in flight in another append
+ *                 -> writePoints(claimed, chunks of 5000) -> ledger.commit(claimed)
+ *   Appends may overlap (throughput); one that holds a reading another append is writing
+ *   waits for that write and counts the reading as a duplicate.
  *
  * Write first, then ledger: writing an identical point twice is idempotent in Influx (same
  * series and time: the point is overwritten with the same fields), so a crash in between is
@@ -26,9 +28,9 @@
  */
 import { ColdtraceError } from "@coldtrace/protocol";
 import { FieldType, InfluxDB, type IPoint, escape as influxEscape } from "influx";
-import { bool, checkBucketMs, compareReadings, num, qualityOf, storeError, str } from "./rows.ts";
+import { bool, checkBucketMs, compareReadings, num, qualityOf, readingKey, storeError, str } from "./rows.ts";
 import type { SeqLedger } from "./seq-ledger.ts";
-import type { ReadingBucket, ReadingStore, StoredReading } from "./types.ts";
+import type { AppendResult, ReadingBucket, ReadingStore, StoredReading } from "./types.ts";
 
 export const INFLUX_MEASUREMENT = "reading";
 /** Points per /write request; InfluxData recommends batches of 5,000–10,000 points. */
@@ -165,32 +167,85 @@ export async function createInfluxReadingStore(
     };
   }
 
-  // Appends run one at a time: unseen → write → commit must not interleave, or two concurrent
-  // batches holding the same reading would both see it as new.
-  let queue: Promise<unknown> = Promise.resolve();
+  async function write(readings: readonly StoredReading[]): Promise<void> {
+    const chunks: StoredReading[][] = [];
+    for (let i = 0; i < readings.length; i += INFLUX_WRITE_CHUNK)
+      chunks.push(readings.slice(i, i + INFLUX_WRITE_CHUNK));
+    const writeChunk = async (chunk: StoredReading[]) => {
+      try {
+        await influx.writePoints(chunk.map(point), {
+          database: db,
+          precision: "ms",
+          ...(opts.retentionPolicy ? { retentionPolicy: opts.retentionPolicy } : {}),
+        });
+      } catch (err) {
+        throw storeError("influx", "append readings", err, { database: db, count: chunk.length });
+      }
+    };
+    // Two requests in flight: influxd parses one while the next is on the wire.
+    for (let i = 0; i < chunks.length; i += 2) await Promise.all(chunks.slice(i, i + 2).map(writeChunk));
+  }
+
+  // Readings being written by an append that has not committed them yet, so that overlapping
+  // appends (allowed, for throughput) never both report one reading as new. A flight settles
+  // true once its readings are in the ledger, false if its write or commit failed.
+  const inflight = new Map<string, Promise<boolean>>();
+  const running = new Set<Promise<unknown>>();
+
+  async function append(readings: readonly StoredReading[]): Promise<AppendResult> {
+    if (readings.length === 0) return { inserted: [], duplicates: 0 };
+    await deps.dedupe.load(readings.map((r) => r.agentId));
+    // No await from here until the claims are registered: claiming is atomic.
+    const mine: StoredReading[] = [];
+    const claimed = new Set<string>();
+    const waits = new Set<Promise<boolean>>();
+    for (const r of readings) {
+      if (deps.dedupe.seen(r.agentId, r.seq)) continue;
+      const k = readingKey(r);
+      if (claimed.has(k)) continue;
+      const other = inflight.get(k);
+      if (other) {
+        waits.add(other);
+        continue;
+      }
+      claimed.add(k);
+      mine.push(r);
+    }
+    let settle: (committed: boolean) => void = () => {};
+    const flight = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    for (const k of claimed) inflight.set(k, flight);
+    try {
+      if (mine.length > 0) {
+        await write(mine);
+        await deps.dedupe.commit(mine);
+      }
+      settle(true);
+    } catch (err) {
+      settle(false);
+      throw storeError("influx", "append readings", err, { database: db, count: readings.length });
+    } finally {
+      // After the commit: a reading is always either in the ledger or in flight, never neither.
+      for (const k of claimed) inflight.delete(k);
+    }
+    if ((await Promise.all(waits)).includes(false)) {
+      throw new ColdtraceError(
+        "CT_STORE_IO",
+        "influx: a concurrent append of some of these readings failed; they are not stored, resend them",
+        { backend: "influx", op: "append readings", database: db, count: readings.length },
+      );
+    }
+    return { inserted: mine, duplicates: readings.length - mine.length };
+  }
 
   return {
     append(readings) {
-      const run = async () => {
-        const fresh = await deps.dedupe.unseen(readings);
-        for (let i = 0; i < fresh.length; i += INFLUX_WRITE_CHUNK) {
-          const chunk = fresh.slice(i, i + INFLUX_WRITE_CHUNK);
-          try {
-            await influx.writePoints(chunk.map(point), {
-              database: db,
-              precision: "ms",
-              ...(opts.retentionPolicy ? { retentionPolicy: opts.retentionPolicy } : {}),
-            });
-          } catch (err) {
-            throw storeError("influx", "append readings", err, { database: db, count: chunk.length });
-          }
-        }
-        await deps.dedupe.commit(fresh);
-        return { inserted: fresh, duplicates: readings.length - fresh.length };
-      };
-      const result = queue.then(run, run);
-      queue = result.catch(() => {});
-      return result;
+      const p = append(readings);
+      running.add(p);
+      const forget = () => running.delete(p);
+      p.then(forget, forget);
+      return p;
     },
 
     async range(q) {
@@ -259,7 +314,7 @@ export async function createInfluxReadingStore(
     },
 
     async close() {
-      await queue;
+      await Promise.allSettled([...running]);
     },
   };
 }

@@ -119,7 +119,11 @@ export interface SeqKey {
 export interface SeqLedger {
   /** The items whose (agentId, seq) is not committed yet, in input order, first copy of a repeat only. Records nothing. */
   unseen<T extends SeqKey>(items: readonly T[]): Promise<T[]>;
-  /** Record items as stored. Call only after the backend write succeeded. */
+  /** Bring these agents' intervals into memory; `seen` then answers for them without waiting. */
+  load(agentIds: Iterable<string>): Promise<void>;
+  /** Whether (agentId, seq) is committed. Only for agents loaded by `load` (or an earlier call). */
+  seen(agentId: string, seq: number): boolean;
+  /** Record items as stored. Call only after the backend write succeeded. Commits run one at a time. */
   commit(items: readonly SeqKey[]): Promise<void>;
   /** The committed intervals of one agent. */
   intervals(agentId: string): Promise<SeqInterval[]>;
@@ -137,13 +141,29 @@ export function createSeqLedger(backend: SeqLedgerBackend = memoryLedgerBackend(
     }
     return set;
   }
-  return {
+  // Commits are serialised: each builds on the cache the previous one published, so two
+  // overlapping commits for one agent cannot overwrite each other's intervals.
+  let commits: Promise<unknown> = Promise.resolve();
+  async function commitNow(items: readonly SeqKey[]): Promise<void> {
+    const next = new Map<string, SeqIntervalSet>();
+    for (const item of items) {
+      if (!next.has(item.agentId)) {
+        next.set(item.agentId, new SeqIntervalSet((await setOf(item.agentId)).intervals()));
+      }
+    }
+    for (const item of items) (next.get(item.agentId) as SeqIntervalSet).add(item.seq);
+    // Persist first, then publish to the cache: a failed save leaves the ledger as it was.
+    await backend.save(new Map([...next].map(([agentId, set]) => [agentId, set.intervals()])));
+    for (const [agentId, set] of next) cache.set(agentId, set);
+  }
+  const ledger: SeqLedger = {
     async unseen(items) {
+      // One lookup per agent, not per item: a batch holds one or a few agents.
+      await ledger.load(items.map((i) => i.agentId));
       const out: (typeof items)[number][] = [];
       const inBatch = new Map<string, Set<number>>();
       for (const item of items) {
-        const set = await setOf(item.agentId);
-        if (set.has(item.seq)) continue;
+        if (ledger.seen(item.agentId, item.seq)) continue;
         let seen = inBatch.get(item.agentId);
         if (!seen) {
           seen = new Set();
@@ -155,25 +175,26 @@ export function createSeqLedger(backend: SeqLedgerBackend = memoryLedgerBackend(
       }
       return out;
     },
-    async commit(items) {
-      if (items.length === 0) return;
-      const next = new Map<string, SeqIntervalSet>();
-      for (const item of items) {
-        let set = next.get(item.agentId);
-        if (!set) {
-          set = new SeqIntervalSet((await setOf(item.agentId)).intervals());
-          next.set(item.agentId, set);
-        }
-        set.add(item.seq);
-      }
-      // Persist first, then publish to the cache: a failed save leaves the ledger as it was.
-      await backend.save(new Map([...next].map(([agentId, set]) => [agentId, set.intervals()])));
-      for (const [agentId, set] of next) cache.set(agentId, set);
+    async load(agentIds) {
+      for (const agentId of new Set(agentIds)) if (!cache.has(agentId)) await setOf(agentId);
+    },
+    seen(agentId, seq) {
+      const set = cache.get(agentId);
+      if (!set) throw new Error(`SeqLedger.seen: agent ${agentId} not loaded; call load() first`);
+      return set.has(seq);
+    },
+    commit(items) {
+      if (items.length === 0) return Promise.resolve();
+      const run = () => commitNow(items);
+      const done = commits.then(run, run);
+      commits = done.catch(() => {});
+      return done;
     },
     async intervals(agentId) {
       return (await setOf(agentId)).intervals();
     },
   };
+  return ledger;
 }
 
 export function memoryLedgerBackend(): SeqLedgerBackend {

@@ -130,6 +130,34 @@ describe.skipIf(!influxd.available)(`InfluxDB 1.x storage ${influxd.reason}`, ()
       expect(b.duplicates).toBe(200);
     });
 
+    it("fails an overlapping append whose readings were in a failed write, so they get resent", async () => {
+      const h = await server();
+      const inner = memoryLedgerBackend();
+      let failSave = true;
+      const backend: SeqLedgerBackend = {
+        load: inner.load,
+        async save(changes) {
+          if (failSave) throw new Error("ledger disk full");
+          await inner.save(changes);
+        },
+      };
+      const store = await createInfluxReadingStore(
+        { url: h.url, database: uid("ct").replace("-", "_") },
+        { dedupe: createSeqLedger(backend) },
+      );
+      const f = fixture();
+      const batch = Array.from({ length: 50 }, (_, i) => f.reading(i + 1));
+      const [a, b] = await Promise.allSettled([store.append(batch), store.append(batch.slice(10, 20))]);
+      expect(a).toMatchObject({ status: "rejected", reason: { code: "CT_STORE_IO" } });
+      expect(b).toMatchObject({
+        status: "rejected",
+        reason: { code: "CT_STORE_IO", context: expect.objectContaining({ op: "append readings" }) },
+      });
+      failSave = false;
+      expect((await store.append(batch.slice(10, 20))).inserted).toHaveLength(10);
+      expect((await store.append(batch)).inserted).toHaveLength(40);
+    });
+
     it("reports an unreachable influxd as CT_STORE_IO and records nothing in the ledger", async () => {
       const ledger = createSeqLedger();
       await expect(
