@@ -9,6 +9,7 @@
  * Other modules (lots) add their routes as fastify plugins passed in `plugins`; they are
  * registered under the same authentication.
  */
+import { isColdtraceError } from "@coldtrace/protocol";
 import swagger from "@fastify/swagger";
 import Fastify, {
   type FastifyError,
@@ -101,11 +102,19 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
-    const status = err.statusCode ?? 500;
+    // The engine does not know an alarm the records have (e.g. cleared and evicted): a conflict.
+    const status = isColdtraceError(err, "CT_ALARM_UNKNOWN") ? 409 : (err.statusCode ?? 500);
     if (status >= 500) app.log.error({ err }, "api request failed");
     reply.status(status).send({
       statusCode: status,
-      error: status >= 500 ? "Internal Server Error" : status === 404 ? "Not Found" : "Bad Request",
+      error:
+        status >= 500
+          ? "Internal Server Error"
+          : status === 404
+            ? "Not Found"
+            : status === 409
+              ? "Conflict"
+              : "Bad Request",
       message: status >= 500 ? "internal error" : err.message,
     });
   });

@@ -19,6 +19,10 @@ export interface GatewayConnectionOptions {
   now?: () => number;
   /** Called for each agent and movement message; `done` releases the next packet (backpressure). */
   onMessage(topic: string, payload: Buffer, done: () => void): void;
+  /** Keep the session on the broker while the gateway is down (default true). */
+  persistentSession?: boolean;
+  /** Sites to subscribe to (default every site, `+`). */
+  sites?: readonly string[];
   /** Extra subscriptions (e.g. the lots module's movements are already included). */
   extraFilters?: string[];
 }
@@ -42,7 +46,7 @@ export async function connectGateway(opts: GatewayConnectionOptions): Promise<Ga
   const connectedAt = now();
   const options: IClientOptions = {
     clientId: `coldtrace-gateway-${opts.gatewayId}`,
-    clean: false,
+    clean: opts.persistentSession === false,
     reconnectPeriod: 1000,
     keepalive: 30,
     ...(opts.username === undefined ? {} : { username: opts.username }),
@@ -76,7 +80,13 @@ export async function connectGateway(opts: GatewayConnectionOptions): Promise<Ga
   client.on("reconnect", () => log.info({ url: opts.url }, "mqtt reconnecting"));
   const online = async () => {
     await client.subscribeAsync(
-      [topicFilters.agentAll(), topicFilters.movements(), ...(opts.extraFilters ?? [])],
+      [
+        ...(opts.sites ?? ["+"]).flatMap((site) => [
+          topicFilters.agentAll(site),
+          topicFilters.movements(site),
+        ]),
+        ...(opts.extraFilters ?? []),
+      ],
       { qos: 1 },
     );
     await client.publishAsync(stateTopic, statePayload(opts.gatewayId, "online", now()), {

@@ -29,6 +29,17 @@ export const brokerSchema = z
     /** The gateway's own MQTT account on an external broker. */
     username: z.string().optional(),
     password: z.string().optional(),
+    /**
+     * Keep the gateway's MQTT session on the broker while it is down (clean: false), so the
+     * broker queues agents' QoS 1 messages meanwhile. Turn off only for throwaway gateways
+     * (tests) on a shared broker.
+     */
+    persistentSession: z.boolean().default(true),
+    /** Sites whose agent topics the gateway subscribes to; `+` is every site. */
+    subscribeSites: z
+      .array(z.union([segmentId, z.literal("+")]))
+      .min(1)
+      .default(["+"]),
     /** Device and service credentials (hashed secrets), written by `credentials add`. */
     credentialsFile: z.string().default("./data/credentials.json"),
     /**

@@ -24,6 +24,7 @@ import type { IngestDeps } from "../ingest/ingest.ts";
 import { Ingest } from "../ingest/ingest.ts";
 import { IngestMetrics } from "../ingest/metrics.ts";
 import type { EnginePort, EventSink } from "../ingest/ports.ts";
+import { createEngine } from "./engine.ts";
 import type { OpenStorage } from "./storage.ts";
 import { openStorage } from "./storage.ts";
 
@@ -70,7 +71,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
   try {
     const storage = opts.storage ?? (await openStorage(config.storage));
     if (!opts.storage) cleanups.push(() => storage.close());
-    const engine = opts.engine ?? (await defaultEngine(config));
+    const engine = opts.engine ?? createEngine(config, opts.now);
 
     let broker: EmbeddedBroker | undefined;
     let brokerUrl: string;
@@ -126,6 +127,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       password: account.password,
       log,
       ...(opts.now ? { now: opts.now } : {}),
+      persistentSession: config.broker.persistentSession,
+      sites: config.broker.subscribeSites,
       onMessage: (topic, payload, done) => ingest.handleMessage(topic, payload, done),
     });
     const conn = connection;
@@ -179,10 +182,4 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
     await cleanup();
     throw err;
   }
-}
-
-/** The excursion engine from gateway/src/excursions, adapted to the ingest port. */
-async function defaultEngine(config: GatewayConfig): Promise<EnginePort> {
-  const { createEngine } = await import("./engine.ts");
-  return createEngine(config);
 }
