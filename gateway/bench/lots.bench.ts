@@ -70,7 +70,8 @@ function lotMovements(i: number): Movement[] {
     m(7, { kind: "move", quantity: 3, occurredAt: t0 + 3 * DAY, fromUnitId: f1, toUnitId: f2 }),
     m(8, { kind: "dispense", siteId: dest, quantity: 2, occurredAt: t0 + 3 * DAY, fromUnitId: fd }),
     m(9, { kind: "return", quantity: 1, occurredAt: t0 + 4 * DAY, toUnitId: f1 }),
-    m(10, { kind: "dispense", quantity: 5, occurredAt: t0 + 5 * DAY, fromUnitId: f1 }),
+    // The last dispense empties the first fridge: a lot stays there about five days.
+    m(10, { kind: "dispense", quantity: 6, occurredAt: t0 + 5 * DAY, fromUnitId: f1 }),
   ];
 }
 
@@ -78,6 +79,8 @@ const dir = mkdtempSync(path.join(os.tmpdir(), "ct-bench-lots-"));
 const log = pino({ level: "silent" });
 try {
   const db = openSqlite(path.join(dir, "records.db"));
+  // A gateway with a million movements gives SQLite a page cache to match (default is 2 MB).
+  db.exec("PRAGMA cache_size = -262144");
   const readingsDb = openSqlite(":memory:");
   const readings = await createSqliteReadingStore(readingsDb);
   const clock = { now: () => BASE + 120 * DAY };
@@ -201,7 +204,7 @@ try {
     const section = `## Lots (bench:lots)
 
 \`npm run bench:lots\` — ${new Date().toISOString().slice(0, 10)}, commit ${commit}, ${cpu} (${os.cpus().length} cores, shared),
-${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, SQLite record database (file, WAL).
+${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, SQLite record database (file, WAL, 256 MB page cache).
 
 | Measure | Result | Target |
 |---|---|---|

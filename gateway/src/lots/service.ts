@@ -28,7 +28,7 @@ import type { z } from "zod";
 import { summarizeExposure } from "../excursions/metrics.ts";
 import { createEventOutbox, type EventOutbox } from "../outbox/index.ts";
 import { type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "../outbox/sql.ts";
-import type { ReadingStore } from "../storage/types.ts";
+import type { ReadingStore, StoredReading } from "../storage/types.ts";
 import { type CsvImportReport, readMovementsCsv } from "./csv.ts";
 import { type LedgerMovement, lotIntervals, OPEN_END, traceExposure } from "./ledger.ts";
 import {
@@ -646,31 +646,43 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
         log.debug({ causeId: c.causeId, unitId: c.unitId }, "no lots inside");
         return;
       }
-      // Exposure of each lot for its OWN time inside, from the unit's readings.
+      // Exposure of each lot for its OWN time inside, from the unit's readings: one range
+      // query for the whole window (plus the reading in effect at its start), sliced per lot.
+      let fetched: StoredReading[] | undefined;
+      const windowReadings = async () => {
+        fetched ??= await deps.readings.range({
+          unitId: c.unitId,
+          from: c.from - READING_LOOKBACK_MS,
+          to: Math.max(c.to, c.from + 1),
+        });
+        return fetched;
+      };
+      const products = new Map<string, Product | null>();
       const exposures: LotExposure[] = [];
       for (const iv of ivs) {
         const from = Math.max(iv.from, c.from);
         const to = Math.max(from, Math.min(iv.to ?? OPEN_END, c.to));
-        const product = await (async () => {
+        let product = products.get(iv.lotId);
+        if (product === undefined) {
           const lot = await getLot(sql, iv.lotId);
-          return lot ? getProduct(sql, lot.sku) : undefined;
-        })();
+          product = (lot ? await getProduct(sql, lot.sku) : undefined) ?? null;
+          products.set(iv.lotId, product);
+        }
         const unit = deps.unitLimits(c.unitId) ?? {};
         const limits: { high?: number; low?: number } = {};
         const high = product?.highC ?? unit.high;
         const low = product?.lowC ?? unit.low;
         if (high !== undefined && high !== null) limits.high = high;
         if (low !== undefined && low !== null) limits.low = low;
-        const readings =
-          to > from
-            ? await deps.readings.range({ unitId: c.unitId, from: from - READING_LOOKBACK_MS, to })
-            : [];
         const byProbe = new Map<string, Array<{ t: number; tempC: number }>>();
-        for (const r of readings) {
-          if (r.quality !== "ok" || r.tempC === null) continue;
-          const list = byProbe.get(r.probeId) ?? [];
-          list.push({ t: r.observedAt, tempC: r.tempC });
-          byProbe.set(r.probeId, list);
+        if (to > from) {
+          for (const r of await windowReadings()) {
+            if (r.observedAt >= to) break;
+            if (r.quality !== "ok" || r.tempC === null) continue;
+            const list = byProbe.get(r.probeId) ?? [];
+            list.push({ t: r.observedAt, tempC: r.tempC });
+            byProbe.set(r.probeId, list);
+          }
         }
         // Several probes in one unit: the lot gets the worst of them (warmest/coldest spot).
         let s: ExposureSummary = {
