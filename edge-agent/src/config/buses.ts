@@ -156,8 +156,12 @@ export const serialAsciiBusSchema = z
     /**
      * One line → one value. A JavaScript regex with a named group `value` (a decimal number)
      * and, for multi-channel probes, a named group `probe` matched against `probes[].channel`.
+     * A `value` that matches but is not a number (the default accepts `ERR` and `---`) means the
+     * probe reports a sensor fault.
      */
-    lineRegex: z.string().default(String.raw`^(?<probe>[A-Za-z0-9_]+)=(?<value>[+-]?\d+(?:\.\d+)?)C?$`),
+    lineRegex: z
+      .string()
+      .default(String.raw`^(?<probe>[A-Za-z0-9_]+)=(?<value>[+-]?\d+(?:\.\d+)?|ERR|-+)C?$`),
     /** No valid line for a probe within this long → comm_error. */
     lineTimeoutMs: z.number().int().positive().default(30_000),
     probes: z.array(asciiProbeSchema).min(1),

@@ -14,10 +14,15 @@ export function captureLog(level: pino.Level = "debug"): CapturedLog {
 }
 
 /** Resolves when `predicate` holds; fails with `what` after timeoutMs. Polls, does not assert timing. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  predicate: () => boolean,
+  what: string | (() => string),
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
