@@ -37,7 +37,6 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
     cfg.broker.tls.keyFile = abs(cfg.broker.tls.keyFile);
   }
   if (cfg.storage.records.backend === "sqlite") cfg.storage.records.path = abs(cfg.storage.records.path);
-  if (cfg.storage.readings.backend === "sqlite") cfg.storage.readings.path = abs(cfg.storage.readings.path);
   return deepFreeze(cfg);
 }
 

@@ -59,28 +59,46 @@ export const brokerSchema = z
     }
   });
 
-const sqliteBackend = z
+const sqliteRecords = z
   .object({ backend: z.literal("sqlite"), path: z.string().default("./data/coldtrace.db") })
   .strict();
-const postgresBackend = z.object({ backend: z.literal("postgres"), url: z.string().min(1) }).strict();
-const influxBackend = z
-  .object({
-    backend: z.literal("influx"),
-    url: z.string().min(1),
-    database: z.string().min(1).default("coldtrace"),
-  })
-  .strict();
+const postgresRecords = z.object({ backend: z.literal("postgres"), url: z.string().min(1) }).strict();
 
 export const storageSchema = z
   .object({
+    /** Units, probes, agents, alarms, excursions, gaps (and the lots module's tables). */
     records: z
-      .discriminatedUnion("backend", [sqliteBackend, postgresBackend])
+      .discriminatedUnion("backend", [sqliteRecords, postgresRecords])
       .default({ backend: "sqlite", path: "./data/coldtrace.db" }),
+    /**
+     * Readings: in the records database (`sqlite` / `postgres`, the same as records), or in
+     * InfluxDB 1.x (dedupe ledger in the records database).
+     */
     readings: z
-      .discriminatedUnion("backend", [sqliteBackend, postgresBackend, influxBackend])
-      .default({ backend: "sqlite", path: "./data/coldtrace.db" }),
+      .discriminatedUnion("backend", [
+        z.object({ backend: z.literal("sqlite") }).strict(),
+        z.object({ backend: z.literal("postgres") }).strict(),
+        z
+          .object({
+            backend: z.literal("influx"),
+            url: z.string().min(1),
+            database: z.string().min(1).default("coldtrace"),
+            retentionPolicy: z.string().min(1).optional(),
+          })
+          .strict(),
+      ])
+      .default({ backend: "sqlite" }),
   })
-  .strict();
+  .strict()
+  .superRefine((st, ctx) => {
+    if (st.readings.backend !== "influx" && st.readings.backend !== st.records.backend) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["readings", "backend"],
+        message: `must be "${st.records.backend}" (the records database) or "influx"`,
+      });
+    }
+  });
 
 export const ingestSchema = z
   .object({

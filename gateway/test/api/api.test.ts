@@ -28,7 +28,7 @@ describe("REST API", () => {
     const file = path.join(dir, "ct.db");
     storage = await openStorage({
       records: { backend: "sqlite", path: file },
-      readings: { backend: "sqlite", path: file },
+      readings: { backend: "sqlite" },
     });
     await storage.records.upsertUnit({ unitId: "fridge-1", siteId: "s1", kind: "fridge", name: "Reagents" });
     await storage.records.upsertProbe({

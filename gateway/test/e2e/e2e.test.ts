@@ -61,7 +61,7 @@ async function scenario(mode: "embedded" | "external"): Promise<Run> {
       ingest: { batchMaxDelayMs: 2 },
       storage: {
         records: { backend: "sqlite", path: "ct.db" },
-        readings: { backend: "sqlite", path: "ct.db" },
+        readings: { backend: "sqlite" },
       },
     },
     "e2e",

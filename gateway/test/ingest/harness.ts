@@ -133,7 +133,7 @@ export async function startHarness(
       api: { enabled: false },
       storage: {
         records: { backend: "sqlite", path: "coldtrace.db" },
-        readings: { backend: "sqlite", path: "coldtrace.db" },
+        readings: { backend: "sqlite" },
       },
       ingest: { batchMaxDelayMs: 2 },
       ...opts.config,
