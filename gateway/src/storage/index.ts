@@ -10,6 +10,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ColdtraceError } from "@coldtrace/protocol";
 import type pg from "pg";
+import type { Logger } from "pino";
 import { createInfluxReadingStore } from "./influx.ts";
 import { createPgPool, createPgReadingStore, createPgRecordStore } from "./postgres.ts";
 import { createPgSeqLedger, createSqliteSeqLedger } from "./seq-ledger.ts";
@@ -42,7 +43,12 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-export async function createStorage(config: StorageConfig): Promise<Storage> {
+export interface StorageOptions {
+  /** Parent logger; storage logs under `{ component: "storage" }`. */
+  log?: Logger;
+}
+
+export async function createStorage(config: StorageConfig, options: StorageOptions = {}): Promise<Storage> {
   const r = config.readings.kind;
   if ((r === "sqlite" || r === "postgres") && r !== config.records.kind) {
     throw new ColdtraceError(
@@ -65,7 +71,10 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
           ? await createInfluxReadingStore(config.readings, { dedupe: createSqliteSeqLedger(db) })
           : await createSqliteReadingStore(db);
     } else {
-      const p = createPgPool(config.records.url);
+      const p = createPgPool(
+        config.records.url,
+        options.log ? { log: options.log.child({ component: "storage" }) } : {},
+      );
       pool = p;
       records = await createPgRecordStore(p);
       readings =

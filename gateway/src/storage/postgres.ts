@@ -12,17 +12,25 @@
  * Store `close()` does not end the pool: the pool belongs to whoever created it.
  */
 import pg from "pg";
+import type { Logger } from "pino";
 import { migratePostgres } from "./migrate.ts";
 import { createSqlRecordStore, recordMigrations } from "./records-sql.ts";
 import { checkBucketMs, latestPerProbe, readingFromRow, readingKey, storeError } from "./rows.ts";
 import { bucketFromRow } from "./sqlite.ts";
 import type { AppendResult, ReadingBucket, ReadingStore, RecordStore, StoredReading } from "./types.ts";
 
-export function createPgPool(url: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+export interface PgPoolOptions {
+  /** Logs a lost idle connection at warn. */
+  log?: Logger;
+  /** Connections in the pool (default 10). */
+  max?: number;
+}
+
+export function createPgPool(url: string, options: PgPoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
   // An idle client losing its connection emits 'error' on the pool; without a listener that
   // would crash the process. The next query gets a fresh client and reports CT_STORE_IO itself.
-  pool.on("error", () => {});
+  pool.on("error", (err) => options.log?.warn({ err }, "idle postgres connection lost"));
   return pool;
 }
 

@@ -1,6 +1,9 @@
 /** The PostgreSQL backend against both contracts, each in a fresh schema of the real server. */
+
+import { Writable } from "node:stream";
 import { freshPgSchema, type PgSchema, requireService } from "@coldtrace/testkit";
-import type pg from "pg";
+import pg from "pg";
+import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { createPgPool, createPgReadingStore, createPgRecordStore } from "../../src/storage/postgres.ts";
 import { fixture, readingStoreContract, T0 } from "./reading-store.contract.ts";
@@ -55,6 +58,35 @@ describe.skipIf(!postgres.available)(`PostgreSQL storage ${postgres.reason}`, ()
       const p = createPgPool("postgres://postgres@127.0.0.1:1/test?connect_timeout=2");
       pools.push(p);
       await expect(createPgRecordStore(p)).rejects.toMatchObject({ code: "CT_STORE_IO" });
+    });
+
+    it("survives the server closing an idle connection: logs it at warn and reconnects", async () => {
+      const schema = await freshPgSchema("ct_store");
+      schemas.push(schema);
+      const logged: Record<string, unknown>[] = [];
+      let onLog: () => void = () => {};
+      const lost = new Promise<void>((resolve) => {
+        onLog = resolve;
+      });
+      const stream = new Writable({
+        write(chunk, _encoding, done) {
+          logged.push(JSON.parse(String(chunk)));
+          onLog();
+          done();
+        },
+      });
+      const p = createPgPool(schema.connectionString, { log: pino(stream), max: 1 });
+      pools.push(p);
+      const store = await createPgRecordStore(p);
+      const { rows } = await p.query("SELECT pg_backend_pid() AS pid");
+      const admin = new pg.Client({ connectionString: schema.url });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend($1)", [rows[0].pid]);
+      await admin.end();
+      await lost;
+      expect(logged[0]).toMatchObject({ level: 40, msg: "idle postgres connection lost" });
+      await store.upsertUnit({ unitId: "u1", siteId: "s1", kind: "fridge" });
+      expect(await store.getUnit("u1")).toEqual({ unitId: "u1", siteId: "s1", kind: "fridge" });
     });
 
     it("lets two instances append the same readings concurrently: each stored once", async () => {
