@@ -247,6 +247,7 @@ interface AlarmRec {
   clearT?: number;
 }
 
+/** A closed excursion (open ones live in the unit's state and are materialised on demand). */
 interface ExcRec {
   event: Omit<ExcursionEvent, "eventId" | "type">;
   closeT: number | null;
@@ -287,12 +288,15 @@ interface Unit {
 interface PublishedAlarm {
   raised: boolean;
   acked: boolean;
-  cleared: boolean;
+  /** clearedAt of the last published clear; undefined while raised. */
+  clearedAt: number | undefined;
   unitId: string;
 }
 
 interface PublishedExc {
   content: string;
+  /** Last published as superseded (closed with zero duration). */
+  superseded: boolean;
   event: ExcursionEvent;
 }
 
@@ -529,8 +533,12 @@ export class ExcursionEngine {
 
   /** Forget every decision taken at or after event time `t`; replay will take them again. */
   private rollback(u: Unit, t: number): void {
+    for (const side of SIDES) {
+      const open = u.state[side].exc;
+      if (open) u.dirtyExc.add(open.id);
+    }
     for (const [id, rec] of u.excRecords) {
-      if (rec.event.startedAt >= t || rec.closeT === null || rec.closeT >= t) {
+      if (rec.closeT === null || rec.closeT >= t) {
         u.excRecords.delete(id);
         u.dirtyExc.add(id);
       }
@@ -1008,19 +1016,31 @@ export class ExcursionEngine {
   }
 
   private flush(u: Unit, out: EngineOutput[]): void {
-    // Open excursions: materialise their current record.
-    for (const side of SIDES) {
-      const exc = u.state[side].exc;
-      if (exc && u.dirtyExc.has(exc.id)) {
-        u.excRecords.set(exc.id, { event: this.excursionRecord(u, side, exc, null), closeT: null });
-      }
-    }
     for (const id of u.dirtyExc) {
-      const rec = u.excRecords.get(id);
       const pub = this.pubExc.get(id);
+      let rec = u.excRecords.get(id);
       if (!rec) {
-        if (pub && pub.event.type !== "excursion.closed") {
-          // Superseded: late data shows this excursion did not start here.
+        const side = SIDES.find((sd) => u.state[sd].exc?.id === id);
+        const acc = side ? u.state[side].exc : null;
+        if (side && acc) {
+          const last = pub?.event;
+          // Open and already published: only a material change is worth an update event.
+          if (
+            last &&
+            last.type !== "excursion.closed" &&
+            last.tier === acc.tier &&
+            last.peakC === acc.peakC &&
+            last.troughC === acc.troughC &&
+            acc.lastT - acc.startedAt - last.durationMs < u.profile.cadence.outOfRangeRecordMs
+          ) {
+            continue;
+          }
+          rec = { event: this.excursionRecord(u, side, acc, null), closeT: null };
+        }
+      }
+      if (!rec) {
+        if (pub && !pub.superseded) {
+          // Superseded: late data shows this excursion did not start here (open or closed).
           const e = pub.event;
           const body = {
             ...stripIds(e),
@@ -1031,27 +1051,19 @@ export class ExcursionEngine {
             minutesBeyond: { alert: 0, action: 0 },
           };
           this.emitExc(out, id, "excursion.closed", body);
+          this.pubExc.get(id)!.superseded = true;
         }
         continue;
       }
-      const content = JSON.stringify(rec.event);
-      if (pub && pub.content === content) continue;
-      if (!pub) {
+      if (pub && pub.content === JSON.stringify(rec.event)) continue;
+      if (!pub || pub.superseded) {
         this.emitExc(out, id, "excursion.opened", rec.event);
         if (rec.closeT !== null) this.emitExc(out, id, "excursion.closed", rec.event);
       } else if (rec.closeT !== null) {
         this.emitExc(out, id, "excursion.closed", rec.event);
       } else {
-        const last = pub.event;
-        const material =
-          last.type === "excursion.closed" ||
-          last.tier !== rec.event.tier ||
-          last.peakC !== rec.event.peakC ||
-          last.troughC !== rec.event.troughC ||
-          rec.event.durationMs - last.durationMs >= u.profile.cadence.outOfRangeRecordMs;
-        if (material) this.emitExc(out, id, "excursion.updated", rec.event);
+        this.emitExc(out, id, "excursion.updated", rec.event);
       }
-      this.pubExc.get(id)!.content = content;
     }
     u.dirtyExc.clear();
 
@@ -1059,7 +1071,7 @@ export class ExcursionEngine {
       const rec = this.alarmRec(u, id);
       let pub = this.pubAlarms.get(id);
       if (!rec) {
-        if (pub?.raised && !pub.cleared) {
+        if (pub?.raised && pub.clearedAt === undefined) {
           // Withdrawn: late data shows the condition never lasted the delay. Cleared at raisedAt.
           const last = this.lastAlarm.get(id);
           if (last) {
@@ -1074,26 +1086,27 @@ export class ExcursionEngine {
             out.push({ type: "alarm", event: ev });
             this.lastAlarm.set(id, ev);
           }
-          pub.cleared = true;
+          pub.clearedAt = last?.raisedAt ?? 0;
         }
         continue;
       }
       if (!pub) {
-        pub = { raised: false, acked: false, cleared: false, unitId: u.unitId };
+        pub = { raised: false, acked: false, clearedAt: undefined, unitId: u.unitId };
         this.pubAlarms.set(id, pub);
       }
-      if (!pub.raised || (pub.cleared && rec.clearedAt === undefined)) {
+      if (!pub.raised || (pub.clearedAt !== undefined && rec.clearedAt === undefined)) {
         this.pushAlarm(out, this.alarmEvent(u, rec, "alarm.raised"));
         pub.raised = true;
-        pub.cleared = false;
+        pub.clearedAt = undefined;
       }
       if (!pub.acked && this.acks.has(id)) {
         this.pushAlarm(out, this.alarmEvent(u, rec, "alarm.acknowledged"));
         pub.acked = true;
       }
-      if (!pub.cleared && rec.clearedAt !== undefined) {
+      // Cleared, or late data moved the moment it cleared: (re)publish the clear.
+      if (rec.clearedAt !== undefined && pub.clearedAt !== rec.clearedAt) {
         this.pushAlarm(out, this.alarmEvent(u, rec, "alarm.cleared"));
-        pub.cleared = true;
+        pub.clearedAt = rec.clearedAt;
       }
     }
     u.dirtyAlarms.clear();
@@ -1121,7 +1134,7 @@ export class ExcursionEngine {
     const withType = { ...body, type };
     const event: ExcursionEvent = { eventId: eventIdFor(id, type.slice(10, 11), withType), ...withType };
     out.push({ type: "excursion", event });
-    this.pubExc.set(id, { content: JSON.stringify(body), event });
+    this.pubExc.set(id, { content: JSON.stringify(body), event, superseded: false });
   }
 
   // ───────────────────────── pruning ─────────────────────────
@@ -1167,9 +1180,14 @@ export class ExcursionEngine {
     const out: ExcursionEvent[] = [];
     for (const u of this.unitsFor(unitId)) {
       for (const [id, rec] of u.excRecords) {
-        const type = rec.closeT === null ? "excursion.opened" : "excursion.closed";
-        const body = { ...rec.event, type } as const;
+        const body = { ...rec.event, type: "excursion.closed" } as const;
         out.push({ eventId: eventIdFor(id, "s", body), ...body });
+      }
+      for (const side of SIDES) {
+        const acc = u.state[side].exc;
+        if (!acc) continue;
+        const body = { ...this.excursionRecord(u, side, acc, null), type: "excursion.opened" } as const;
+        out.push({ eventId: eventIdFor(acc.id, "s", body), ...body });
       }
     }
     return out.sort((a, b) => a.startedAt - b.startedAt || cmpStr(a.excursionId, b.excursionId));

@@ -3,9 +3,11 @@
  * backfill hours late, duplicates from a QoS 1 redelivery), the final excursions and alarms are
  * the same records, ids included, as when every reading arrived in order.
  */
+
+import { validatePayload } from "@coldtrace/protocol";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { EngineReading } from "../../src/excursions/engine.ts";
+import type { EngineOutput, EngineReading } from "../../src/excursions/engine.ts";
 import { MIN, makeEngine, T0 } from "./helpers.ts";
 
 const temps = [-2, 0.5, 1.5, 3, 5, 7.6, 7.8, 8.2, 9, 11, 13];
@@ -111,6 +113,57 @@ describe("event time", () => {
         expect(live.alarms()).toEqual(reference.alarms());
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it("publishes events whose last word per id matches the final records", () => {
+    fc.assert(
+      fc.property(scenario, ({ readings, order, cuts, checkpointEvery }) => {
+        const arrival = readings
+          .map((r, i) => ({ r, k: order[i]! }))
+          .sort((a, b) => a.k - b.k)
+          .map((x) => x.r);
+        const bounds = [
+          ...new Set([0, ...cuts.map((c) => Math.min(c, arrival.length)), arrival.length]),
+        ].sort((a, b) => a - b);
+        const engine = engineFor(checkpointEvery);
+        const outs: EngineOutput[] = [];
+        for (let i = 0; i + 1 < bounds.length; i++)
+          outs.push(...engine.ingest(arrival.slice(bounds[i], bounds[i + 1])));
+
+        const lastExc = new Map<string, ReturnType<typeof validatePayload<"excursion">>>();
+        const lastAlarm = new Map<string, ReturnType<typeof validatePayload<"alarm">>>();
+        for (const o of outs) {
+          if (o.type === "excursion") lastExc.set(o.event.excursionId, validatePayload("excursion", o.event));
+          if (o.type === "alarm") lastAlarm.set(o.event.alarmId, validatePayload("alarm", o.event));
+        }
+        const finalExc = new Map(engine.excursions().map((e) => [e.excursionId, e]));
+        for (const [id, e] of finalExc) {
+          const last = lastExc.get(id);
+          expect(last, id).toBeDefined();
+          if (e.endedAt !== null) {
+            const { eventId: _a, type: _b, ...want } = e;
+            const { eventId: _c, type: t, ...got } = last!;
+            expect(t).toBe("excursion.closed");
+            expect(got).toEqual(want);
+          } else {
+            expect(["excursion.opened", "excursion.updated"]).toContain(last!.type);
+            expect(last!.startedAt).toBe(e.startedAt);
+          }
+        }
+        for (const [id, last] of lastExc) {
+          if (!finalExc.has(id)) expect(last).toMatchObject({ type: "excursion.closed", durationMs: 0 });
+        }
+        const finalAlarms = new Map(engine.alarms().map((a) => [a.alarmId, a]));
+        for (const [id, a] of finalAlarms) {
+          expect(lastAlarm.get(id)).toMatchObject({ type: a.type, raisedAt: a.raisedAt });
+          if (a.clearedAt !== undefined) expect(lastAlarm.get(id)!.clearedAt).toBe(a.clearedAt);
+        }
+        for (const [id, last] of lastAlarm) {
+          if (!finalAlarms.has(id)) expect(last.type).toBe("alarm.cleared");
+        }
+      }),
+      { numRuns: Number(process.env.FC_NUM_RUNS ?? 200) },
     );
   });
 });
