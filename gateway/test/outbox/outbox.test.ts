@@ -1,20 +1,23 @@
 /**
  * The event outbox against real brokers: nothing lost and duplicates only with the same eventId,
  * after a broker restart (embedded aedes closed and restarted on the same port) and after
- * kill -9 of the process that owns the dispatcher — on the embedded broker and on Mosquitto.
+ * kill -9 of the process that owns the dispatcher — on the embedded broker and on Mosquitto, with
+ * the outbox in SQLite and in PostgreSQL.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { formatTopic, type LotEvent, topicFilters } from "@coldtrace/protocol";
-import { mqttUrl, requireService, startEmbeddedBroker } from "@coldtrace/testkit";
+import { freshPgSchema, mqttUrl, requireService, startEmbeddedBroker } from "@coldtrace/testkit";
 import mqtt from "mqtt";
+import pg from "pg";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEventOutbox,
   type EventOutbox,
+  type RecordDb,
   type SqlDatabase,
   sqlDatabase,
 } from "../../src/outbox/index.ts";
@@ -155,15 +158,47 @@ describe("outbox: broker restart (embedded aedes, same port)", () => {
   });
 });
 
-async function killNineScenario(url: string, siteId: string) {
+interface ScenarioDb {
+  db: RecordDb;
+  /** What the child process opens: a SQLite path or a postgres:// connection string. */
+  spec: string;
+  close(): Promise<void>;
+}
+
+function sqliteFile(): ScenarioDb {
   const dir = mkdtempSync(path.join(tmpdir(), "ct-outbox-"));
-  const dbPath = path.join(dir, "records.db");
-  const db = openSqlite(dbPath);
-  const sql = sqlDatabase({ kind: "sqlite", db });
+  const spec = path.join(dir, "records.db");
+  const db = openSqlite(spec);
+  return {
+    db: { kind: "sqlite", db },
+    spec,
+    close: async () => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function pgSchema(): Promise<ScenarioDb> {
+  const schema = await freshPgSchema("ct_outbox");
+  const pool = new pg.Pool({ connectionString: schema.connectionString, max: 2 });
+  return {
+    db: { kind: "postgres", pool },
+    spec: schema.connectionString,
+    close: async () => {
+      await pool.end();
+      await schema.drop();
+    },
+  };
+}
+
+async function killNineScenario(url: string, siteId: string, store: ScenarioDb) {
+  const dbPath = store.spec;
+  const sql = sqlDatabase(store.db);
   const outbox = createEventOutbox(sql);
   await outbox.init();
   const lots = ["La", "Lb", "Lc", "Ld"];
-  const perLot = 40;
+  const perLot = 30;
   await enqueue(sql, outbox, siteId, lots, 1, perLot);
   const total = lots.length * perLot;
   const sub = await subscriber(url, siteId);
@@ -195,8 +230,7 @@ async function killNineScenario(url: string, siteId: string) {
     checkDelivery(sub.seen, siteId, lots, perLot);
   } finally {
     await sub.close();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    await store.close();
   }
 }
 
@@ -209,7 +243,7 @@ describe("outbox: kill -9 of the dispatcher's process (embedded aedes)", () => {
     await broker?.close();
   });
   it("a restarted process sends what the killed one had not got acknowledged", async () => {
-    await killNineScenario(broker.url, `site-k${process.pid}`);
+    await killNineScenario(broker.url, `site-k${process.pid}`, sqliteFile());
   });
 });
 
@@ -218,7 +252,17 @@ describe.skipIf(!mosquitto.available)(
   `outbox: kill -9 of the dispatcher's process (Mosquitto) ${mosquitto.reason}`,
   () => {
     it("a restarted process sends what the killed one had not got acknowledged", async () => {
-      await killNineScenario(mqttUrl(), `site-m${process.pid}-${Date.now() % 100000}`);
+      await killNineScenario(mqttUrl(), `site-m${process.pid}-${Date.now() % 100000}`, sqliteFile());
+    });
+  },
+);
+
+const postgres = await requireService("postgres");
+describe.skipIf(!mosquitto.available || !postgres.available)(
+  `outbox on PostgreSQL: kill -9 of the dispatcher's process (Mosquitto) ${mosquitto.reason} ${postgres.reason}`,
+  () => {
+    it("a restarted process sends what the killed one had not got acknowledged", async () => {
+      await killNineScenario(mqttUrl(), `site-p${process.pid}-${Date.now() % 100000}`, await pgSchema());
     });
   },
 );
