@@ -70,8 +70,16 @@ export interface ExcursionEngineOptions {
   recordRetentionMs?: number;
   /** Readings per checkpoint of a unit's state. Default 256. */
   checkpointEvery?: number;
-  /** Readings older than the lateness window: not re-evaluated, handed here for QA review. */
-  onTooLate?(readings: readonly EngineReading[]): void;
+  /**
+   * Readings dated more than this ahead of the clock are an agent clock error, not data: they
+   * would move the unit's event time forward and make real readings "too late". Default 15 min.
+   */
+  maxClockSkewMs?: number;
+  /**
+   * Readings the engine does not evaluate, handed here to be logged for QA review:
+   * `too_late` = older than the lateness window; `future` = beyond the clock skew.
+   */
+  onSetAside?(readings: readonly EngineReading[], reason: "too_late" | "future"): void;
 }
 
 export interface EngineStats {
@@ -79,6 +87,7 @@ export interface EngineStats {
   duplicates: number;
   replays: number;
   tooLate: number;
+  future: number;
   unknownUnit: number;
   /** Readings held in memory now (all units): bounded by the lateness window. */
   retained: number;
@@ -307,6 +316,7 @@ export class ExcursionEngine {
   private readonly lateness: number;
   private readonly retention: number;
   private readonly every: number;
+  private readonly maxSkew: number;
   private readonly units = new Map<string, Unit>();
   private readonly acks = new Map<
     string,
@@ -319,6 +329,7 @@ export class ExcursionEngine {
     duplicates: 0,
     replays: 0,
     tooLate: 0,
+    future: 0,
     unknownUnit: 0,
   };
 
@@ -327,6 +338,7 @@ export class ExcursionEngine {
     this.lateness = opts.latenessWindowMs ?? 48 * HOUR;
     this.retention = opts.recordRetentionMs ?? 30 * 24 * HOUR;
     this.every = Math.max(8, opts.checkpointEvery ?? 256);
+    this.maxSkew = opts.maxClockSkewMs ?? 15 * MIN;
   }
 
   registerUnit(u: {
@@ -398,13 +410,24 @@ export class ExcursionEngine {
 
   ingest(readings: readonly EngineReading[]): EngineOutput[] {
     const byUnit = new Map<string, EngineReading[]>();
+    const horizon = this.opts.clock.now() + this.maxSkew;
+    let future: EngineReading[] | undefined;
     for (const r of readings) {
+      if (r.observedAt > horizon) {
+        future ??= [];
+        future.push(r);
+        continue;
+      }
       let list = byUnit.get(r.unitId);
       if (!list) {
         list = [];
         byUnit.set(r.unitId, list);
       }
       list.push(r);
+    }
+    if (future) {
+      this.counters.future += future.length;
+      this.opts.onSetAside?.(future, "future");
     }
     const out: EngineOutput[] = [];
     for (const [unitId, list] of byUnit) {
@@ -502,7 +525,7 @@ export class ExcursionEngine {
     }
     if (tooLate.length > 0) {
       this.counters.tooLate += tooLate.length;
-      this.opts.onTooLate?.(
+      this.opts.onSetAside?.(
         tooLate.map((e) => ({
           siteId: u.siteId,
           unitId: u.unitId,
@@ -513,6 +536,7 @@ export class ExcursionEngine {
           tempC: e.tempC,
           quality: e.quality,
         })),
+        "too_late",
       );
     }
     if (minT === Number.POSITIVE_INFINITY) return minT;

@@ -406,12 +406,15 @@ describe("late data", () => {
     expect(engine.excursions()).toEqual([expect.objectContaining({ startedAt: at(2), endedAt: null })]);
   });
 
-  it("hands readings older than the lateness window to onTooLate and leaves the record alone", () => {
+  it("sets aside readings older than the lateness window and leaves the record alone", () => {
     const tooLate: EngineReading[] = [];
     const { engine } = makeEngine({
       latenessWindowMs: 2 * HOUR,
       checkpointEvery: 8,
-      onTooLate: (x) => tooLate.push(...x),
+      onSetAside: (x, reason) => {
+        expect(reason).toBe("too_late");
+        tooLate.push(...x);
+      },
     });
     engine.registerUnit({ siteId: "site-1", unitId: "fridge-1", kind: "fridge" });
     for (let m = 0; m < 600; m += 2) engine.ingest([r(m, 5)]);
@@ -426,6 +429,18 @@ describe("late data", () => {
     // still within the window: re-evaluated
     engine.ingest([r(600 - 61, 20)]);
     expect(engine.excursions()).toEqual([expect.objectContaining({ startedAt: at(539), peakC: 20 })]);
+  });
+
+  it("sets aside readings dated ahead of the gateway clock (agent clock error)", () => {
+    const setAside: [EngineReading[], string][] = [];
+    const { engine, clock } = makeEngine({ onSetAside: (x, reason) => setAside.push([[...x], reason]) });
+    engine.registerUnit({ siteId: "site-1", unitId: "fridge-1", kind: "fridge" });
+    clock.t = at(30);
+    const ahead = r(30 + 16, 20);
+    engine.ingest([r(0, 5), r(30 + 14, 5), ahead]);
+    expect(setAside).toEqual([[[ahead], "future"]]);
+    expect(engine.stats()).toMatchObject({ future: 1, readings: 2 });
+    expect(engine.excursions()).toEqual([]);
   });
 
   it("drops exact duplicates", () => {

@@ -8,8 +8,9 @@ export const MIN = 60_000;
 export const HOUR = 60 * MIN;
 export const T0 = Date.UTC(2026, 2, 1, 8, 0, 0);
 
+/** Gateway clock: well after every reading of the tests unless a test moves it. */
 export class FakeClock {
-  t = T0;
+  t = T0 + 400 * 24 * HOUR;
   now(): number {
     return this.t;
   }
@@ -20,7 +21,7 @@ export function makeEngine(
     profile?: UnitProfile;
     latenessWindowMs?: number;
     checkpointEvery?: number;
-    onTooLate?: (r: readonly EngineReading[]) => void;
+    onSetAside?: (r: readonly EngineReading[], reason: "too_late" | "future") => void;
   } = {},
 ) {
   const clock = new FakeClock();
@@ -29,7 +30,7 @@ export function makeEngine(
     unitProfile: () => opts.profile,
     ...(opts.latenessWindowMs !== undefined ? { latenessWindowMs: opts.latenessWindowMs } : {}),
     ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
-    ...(opts.onTooLate ? { onTooLate: opts.onTooLate } : {}),
+    ...(opts.onSetAside ? { onSetAside: opts.onSetAside } : {}),
   });
   return { clock, engine };
 }
