@@ -5,7 +5,8 @@
  * Agents number readings 1, 2, 3 … and resend after a lost PUBACK, so the seen seqs of one agent
  * are nearly contiguous: a handful of merged intervals, e.g. a1: [1, 90412], [90450, 91003].
  * The intervals live in memory and in the record database (SQLite or PostgreSQL), table
- * `seq_ledger(agent_id, lo, hi)`, rewritten per agent on each commit.
+ * `seq_ledger(agent_id, lo, hi)`; a commit deletes the intervals that changed and inserts
+ * their successors (usually one row out, one row in).
  *
  *   store.append(batch)
  *     fresh = ledger.unseen(batch)        pure lookup, first copy of a repeat within the batch
@@ -104,11 +105,27 @@ export class SeqIntervalSet {
   }
 }
 
+export interface IntervalChange {
+  removed: readonly SeqInterval[];
+  added: readonly SeqInterval[];
+}
+
+/** The intervals to delete and insert to turn `before` into `after`. */
+export function diffIntervals(before: readonly SeqInterval[], after: readonly SeqInterval[]): IntervalChange {
+  const key = (i: SeqInterval) => `${i[0]}:${i[1]}`;
+  const a = new Set(after.map(key));
+  const b = new Set(before.map(key));
+  return { removed: before.filter((i) => !a.has(key(i))), added: after.filter((i) => !b.has(key(i))) };
+}
+
 /** Where a ledger keeps its intervals between restarts. */
 export interface SeqLedgerBackend {
   load(agentId: string): Promise<SeqInterval[]>;
-  /** Replace the stored intervals of each agent in the map, atomically. */
-  save(changes: ReadonlyMap<string, readonly SeqInterval[]>): Promise<void>;
+  /**
+   * Apply per-agent changes atomically: delete the `removed` intervals (by agent and lo), insert
+   * the `added` ones. A commit usually extends one interval: one row out, one row in.
+   */
+  save(changes: ReadonlyMap<string, IntervalChange>): Promise<void>;
 }
 
 export interface SeqKey {
@@ -153,7 +170,11 @@ export function createSeqLedger(backend: SeqLedgerBackend = memoryLedgerBackend(
     }
     for (const item of items) (next.get(item.agentId) as SeqIntervalSet).add(item.seq);
     // Persist first, then publish to the cache: a failed save leaves the ledger as it was.
-    await backend.save(new Map([...next].map(([agentId, set]) => [agentId, set.intervals()])));
+    const changes = new Map<string, IntervalChange>();
+    for (const [agentId, set] of next) {
+      changes.set(agentId, diffIntervals(cache.get(agentId)?.intervals() ?? [], set.intervals()));
+    }
+    await backend.save(changes);
     for (const [agentId, set] of next) cache.set(agentId, set);
   }
   const ledger: SeqLedger = {
@@ -204,7 +225,14 @@ export function memoryLedgerBackend(): SeqLedgerBackend {
       return saved.get(agentId) ?? [];
     },
     async save(changes) {
-      for (const [agentId, intervals] of changes) saved.set(agentId, [...intervals]);
+      for (const [agentId, { removed, added }] of changes) {
+        const gone = new Set(removed.map((i) => i[0]));
+        const kept = (saved.get(agentId) ?? []).filter((i) => !gone.has(i[0]));
+        saved.set(
+          agentId,
+          [...kept, ...added].sort((x, y) => x[0] - y[0]),
+        );
+      }
     },
   };
 }
@@ -221,8 +249,11 @@ function intervalsFromRows(backend: "sqlite" | "postgres", rows: Record<string, 
 export function sqliteLedgerBackend(db: DatabaseSync): SeqLedgerBackend {
   migrateSqlite(db, "storage.seq_ledger", [SEQ_LEDGER_MIGRATION]);
   const select = db.prepare("SELECT lo, hi FROM seq_ledger WHERE agent_id = ? ORDER BY lo");
-  const del = db.prepare("DELETE FROM seq_ledger WHERE agent_id = ?");
-  const ins = db.prepare("INSERT INTO seq_ledger (agent_id, lo, hi) VALUES (?, ?, ?)");
+  const del = db.prepare("DELETE FROM seq_ledger WHERE agent_id = ? AND lo = ? AND hi = ?");
+  // Loading merges overlapping rows, so a conflicting row (another writer) is widened, not lost.
+  const ins = db.prepare(
+    "INSERT INTO seq_ledger (agent_id, lo, hi) VALUES (?, ?, ?) ON CONFLICT (agent_id, lo) DO UPDATE SET hi = max(hi, excluded.hi)",
+  );
   return {
     async load(agentId) {
       try {
@@ -235,9 +266,9 @@ export function sqliteLedgerBackend(db: DatabaseSync): SeqLedgerBackend {
       try {
         db.exec("BEGIN IMMEDIATE");
         try {
-          for (const [agentId, intervals] of changes) {
-            del.run(agentId);
-            for (const [lo, hi] of intervals) ins.run(agentId, lo, hi);
+          for (const [agentId, { removed, added }] of changes) {
+            for (const [lo, hi] of removed) del.run(agentId, lo, hi);
+            for (const [lo, hi] of added) ins.run(agentId, lo, hi);
           }
           db.exec("COMMIT");
         } catch (err) {
@@ -270,12 +301,21 @@ export async function pgLedgerBackend(pool: pg.Pool): Promise<SeqLedgerBackend> 
         client = await pool.connect();
         await client.query("BEGIN");
         try {
-          for (const [agentId, intervals] of changes) {
-            await client.query("DELETE FROM seq_ledger WHERE agent_id = $1", [agentId]);
-            await client.query(
-              "INSERT INTO seq_ledger (agent_id, lo, hi) SELECT $1, lo, hi FROM unnest($2::bigint[], $3::bigint[]) AS t(lo, hi)",
-              [agentId, intervals.map((i) => i[0]), intervals.map((i) => i[1])],
-            );
+          for (const [agentId, { removed, added }] of changes) {
+            if (removed.length > 0) {
+              await client.query(
+                "DELETE FROM seq_ledger AS l USING unnest($2::bigint[], $3::bigint[]) AS t(lo, hi) WHERE l.agent_id = $1 AND l.lo = t.lo AND l.hi = t.hi",
+                [agentId, removed.map((i) => i[0]), removed.map((i) => i[1])],
+              );
+            }
+            if (added.length > 0) {
+              // Loading merges overlapping rows, so a conflicting row (another writer) is widened, not lost.
+              await client.query(
+                `INSERT INTO seq_ledger (agent_id, lo, hi) SELECT $1, lo, hi FROM unnest($2::bigint[], $3::bigint[]) AS t(lo, hi)
+                 ON CONFLICT (agent_id, lo) DO UPDATE SET hi = GREATEST(seq_ledger.hi, excluded.hi)`,
+                [agentId, added.map((i) => i[0]), added.map((i) => i[1])],
+              );
+            }
           }
           await client.query("COMMIT");
         } catch (err) {

@@ -143,6 +143,31 @@ describe("SeqLedger", () => {
     expect(await ledger.intervals("a")).toEqual([[1, 2]]);
   });
 
+  it("reloads from SQLite exactly the intervals it holds in memory, after any commits", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(fc.integer({ min: 1, max: 80 }), { maxLength: 30 }), { maxLength: 10 }),
+        async (batches) => {
+          const db = openSqlite(":memory:");
+          try {
+            const ledger = createSqliteSeqLedger(db);
+            for (const batch of batches) {
+              await ledger.commit(await ledger.unseen(batch.map((s) => k("a", s))));
+            }
+            const reloaded = createSqliteSeqLedger(db);
+            expect(await reloaded.intervals("a")).toEqual(await ledger.intervals("a"));
+            expect(await reloaded.intervals("a")).toEqual(reference(batches.flat()));
+            const rows = db.prepare("SELECT lo, hi FROM seq_ledger WHERE agent_id = 'a' ORDER BY lo").all();
+            expect(rows.map((r) => [r.lo, r.hi])).toEqual(reference(batches.flat()));
+          } finally {
+            db.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it("persists intervals in SQLite across a restart", async () => {
     const db = openSqlite(":memory:");
     const first = createSqliteSeqLedger(db);
@@ -182,6 +207,21 @@ describe.skipIf(!postgres.available)(`SeqLedger on PostgreSQL ${postgres.reason}
       [7, 7],
       [big, big + 1],
       [big + 3, big + 3],
+    ]);
+    // Filling the hole merges two intervals: two rows out, one row in.
+    await second.commit([
+      { agentId: "a", seq: big + 2 },
+      { agentId: "a", seq: 8 },
+    ]);
+    const third = await createPgSeqLedger(pool);
+    expect(await third.intervals("a")).toEqual([
+      [7, 8],
+      [big, big + 3],
+    ]);
+    const { rows } = await pool.query("SELECT lo, hi FROM seq_ledger WHERE agent_id = 'a' ORDER BY lo");
+    expect(rows.map((r) => [Number(r.lo), Number(r.hi)])).toEqual([
+      [7, 8],
+      [big, big + 3],
     ]);
   });
 });
