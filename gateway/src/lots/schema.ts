@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS lot_lots (
   serials TEXT NOT NULL,
   updated_at BIGINT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS lot_lots_expiry ON lot_lots (expires_at);
 CREATE TABLE IF NOT EXISTS lot_movements (
   movement_id TEXT PRIMARY KEY,
   kind TEXT NOT NULL,

@@ -159,6 +159,12 @@ export interface LotService {
   occupancyIntervals(unitId: string, from: number, to: number): Promise<OccupancyRow[]>;
   exposures(lotId: string): Promise<LotExposure[]>;
   holds(q: { lotId?: string; siteId?: string }): Promise<LotHold[]>;
+  /**
+   * Publish the eligibility of lots (with stock) that expired since the last sweep, so retained
+   * states flip to ineligible without waiting for another change. Call periodically (e.g. each
+   * minute); the first call after start covers every expired lot. Returns the states published.
+   */
+  sweepExpired(): Promise<number>;
   /** Lots (with stock) whose budget or hold would be affected by an excursion/gap in this window. */
   lotsInWindow(unitId: string, from: number, to: number): Promise<OccupancyRow[]>;
 }
@@ -298,6 +304,7 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
   await sql.exec(lotsDdl);
   const summarize: SummarizeExposure = deps.summarizeExposure ?? summarizeExposure;
   const writes = new Mutex();
+  let lastSweep = 0;
 
   /** One serialised write: the transaction, then wake the dispatcher. */
   const write = <T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> =>
@@ -552,10 +559,13 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
       ]);
       if (changes > 0) {
         inserted++;
-        const sites = touched.get(m.lotId) ?? new Set<string>();
+        let sites = touched.get(m.lotId);
+        if (!sites) {
+          sites = new Set<string>();
+          touched.set(m.lotId, sites);
+          await ensureLot(ex, m.lotId, m.sku);
+        }
         sites.add(m.siteId);
-        touched.set(m.lotId, sites);
-        await ensureLot(ex, m.lotId, m.sku);
       }
       if (onProgress && ++i % 100_000 === 0) onProgress(i);
     }
@@ -1098,6 +1108,24 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
         [unitId, at, at],
       );
       return rows.map((r) => ({ lotId: r.lot_id, siteId: r.site_id, quantity: Number(r.quantity) }));
+    },
+
+    async sweepExpired() {
+      const now = clock.now();
+      const since = lastSweep;
+      const pairs = await sql.all<{ site_id: string; lot_id: string }>(
+        `SELECT DISTINCT o.site_id, o.lot_id FROM lot_lots l JOIN lot_occupancy o ON o.lot_id = l.lot_id
+         WHERE l.expires_at > ? AND l.expires_at <= ? AND o.to_at = ? ORDER BY o.site_id, o.lot_id`,
+        [since, now, OPEN_END],
+      );
+      if (pairs.length > 0) {
+        await write(async (tx) => {
+          for (const p of pairs) await publishEligibility(tx, p.site_id, p.lot_id);
+        });
+        log.info({ count: pairs.length }, "expired lots published as ineligible");
+      }
+      lastSweep = now;
+      return pairs.length;
     },
 
     occupancyIntervals: (unitId, from, to) => intervalsIn(sql, unitId, from, to),

@@ -457,12 +457,21 @@ export function lotsSuite(
       });
       expect(late.reasons.join(" ")).toContain("before the transfer arrives");
 
+      await service.sweepExpired();
       const saved = clock.t;
       clock.t += 2 * 60 * MIN;
       try {
         const [e] = await service.eligibility({ siteId: "site-1", lotId });
         expect(e).toMatchObject({ status: "available", eligible: false, transferableQuantity: 0 });
         expect(e?.reasons.join(" ")).toContain("expired");
+        // The retained state flips too: the sweep publishes it through the outbox.
+        expect(await service.sweepExpired()).toBeGreaterThanOrEqual(1);
+        const states = (await service.outbox.rows())
+          .filter((r) => r.kind === "eligibility")
+          .map((r) => JSON.parse(r.payload))
+          .filter((p) => p.lotId === lotId);
+        expect(states.at(-1)).toMatchObject({ eligible: false, transferableQuantity: 0 });
+        expect(states.at(-2)).toMatchObject({ eligible: true });
       } finally {
         clock.t = saved;
       }
