@@ -68,6 +68,11 @@ export interface ExcursionEngineOptions {
   latenessWindowMs?: number;
   /** Closed excursions and alarms stay queryable this long after they end. Default 30 days. */
   recordRetentionMs?: number;
+  /**
+   * Memory bound per unit besides the lateness window: at most about this many readings are
+   * kept (a unit reporting every second keeps less than 48 h). Default 50,000.
+   */
+  maxRetainedPerUnit?: number;
   /** Readings per checkpoint of a unit's state. Default 256. */
   checkpointEvery?: number;
   /**
@@ -317,6 +322,7 @@ export class ExcursionEngine {
   private readonly retention: number;
   private readonly every: number;
   private readonly maxSkew: number;
+  private readonly maxRetained: number;
   private readonly units = new Map<string, Unit>();
   private readonly acks = new Map<
     string,
@@ -339,6 +345,7 @@ export class ExcursionEngine {
     this.retention = opts.recordRetentionMs ?? 30 * 24 * HOUR;
     this.every = Math.max(8, opts.checkpointEvery ?? 256);
     this.maxSkew = opts.maxClockSkewMs ?? 15 * MIN;
+    this.maxRetained = Math.max(this.every * 8, opts.maxRetainedPerUnit ?? 50_000);
   }
 
   registerUnit(u: {
@@ -1167,9 +1174,18 @@ export class ExcursionEngine {
   private prune(u: Unit): void {
     if (u.maxT === null) return;
     const cutoff = u.maxT - this.lateness;
+    const byCount = u.timeline.length - this.maxRetained;
+    const first = u.timeline[0];
+    if (!first || (first.t > cutoff && byCount <= 0)) return;
+    // Latest checkpoint older than the lateness window, or leaving at most maxRetained readings.
     let c = 0;
-    for (let i = 1; i < u.checkpoints.length; i++) if (u.checkpoints[i]!.t <= cutoff) c = i;
+    for (let i = 1; i < u.checkpoints.length; i++) {
+      const k = u.checkpoints[i]!;
+      if (k.t <= cutoff || k.index <= byCount) c = i;
+      else break;
+    }
     const cp = u.checkpoints[c]!;
+    // Prune in chunks, not on every batch.
     if (c === 0 || cp.index < Math.max(this.every * 4, u.timeline.length / 4)) return;
     const drop = cp.index;
     u.timeline = u.timeline.slice(drop);

@@ -431,6 +431,18 @@ describe("late data", () => {
     expect(engine.excursions()).toEqual([expect.objectContaining({ startedAt: at(539), peakC: 20 })]);
   });
 
+  it("keeps at most about maxRetainedPerUnit readings of a fast unit", () => {
+    const { engine } = makeEngine({ checkpointEvery: 8, maxRetainedPerUnit: 100 });
+    engine.registerUnit({ siteId: "site-1", unitId: "fridge-1", kind: "fridge" });
+    for (let s = 0; s < 2000; s += 10)
+      engine.ingest(Array.from({ length: 10 }, (_, i) => r((s + i) / 60, 5)));
+    expect(engine.stats().retained).toBeLessThanOrEqual(200);
+    expect(engine.stats().retained).toBeGreaterThanOrEqual(100);
+    // a reading older than what is kept is set aside, not re-evaluated
+    engine.ingest([r(1 / 60 + 0.001, 30)]);
+    expect(engine.stats().tooLate).toBe(1);
+  });
+
   it("sets aside readings dated ahead of the gateway clock (agent clock error)", () => {
     const setAside: [EngineReading[], string][] = [];
     const { engine, clock } = makeEngine({ onSetAside: (x, reason) => setAside.push([[...x], reason]) });

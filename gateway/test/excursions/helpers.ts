@@ -20,6 +20,7 @@ export function makeEngine(
   opts: {
     profile?: UnitProfile;
     latenessWindowMs?: number;
+    maxRetainedPerUnit?: number;
     checkpointEvery?: number;
     onSetAside?: (r: readonly EngineReading[], reason: "too_late" | "future") => void;
   } = {},
@@ -30,6 +31,7 @@ export function makeEngine(
     unitProfile: () => opts.profile,
     ...(opts.latenessWindowMs !== undefined ? { latenessWindowMs: opts.latenessWindowMs } : {}),
     ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
+    ...(opts.maxRetainedPerUnit !== undefined ? { maxRetainedPerUnit: opts.maxRetainedPerUnit } : {}),
     ...(opts.onSetAside ? { onSetAside: opts.onSetAside } : {}),
   });
   return { clock, engine };
