@@ -12,7 +12,9 @@
  * delimits by 3.5 character times of silence, which a PTY cannot carry). To behave like a real
  * bus the simulator waits the time the request and the reply would take on the wire at its
  * baud rate before writing: 11 bits per character in RTU (§2.5.1: 1 start, 8 data, parity or a
- * second stop bit, 1 stop) plus t3.5 and the configured turnaround.
+ * second stop bit, 1 stop) plus t3.5 and the configured turnaround; and it keeps t3.5 of
+ * silence after its reply before the next request counts as started. So one poll can never
+ * beat  (request + reply chars) × 11 / baud + 2 × t3.5 + turnaround,  the line's own limit.
  */
 import { SerialPort } from "serialport";
 import { createSimBus, type SimBus, type SimBusOptions } from "./bus.ts";
@@ -89,17 +91,25 @@ export async function startRtuSlave(options: RtuSlaveOptions): Promise<RtuSlaveS
     buffer = buffer.slice(n);
   };
 
+  // When the modelled wire is free again: end of the last reply plus t3.5 of silence. A request
+  // that arrives earlier (a PTY delivers instantly) waits for it, as it would on a real line.
+  let wireFreeAt = 0;
   const reply = (frame: Uint8Array, reqLen: number, turnaroundMs: number) => {
     busy = true;
-    const wireMs = (reqLen + frame.length) * charMs + t35Ms + bus.turnaroundMs + turnaroundMs;
+    const now = performance.now();
+    const requestStart = Math.max(now, wireFreeAt);
+    const replyEnd =
+      requestStart + reqLen * charMs + t35Ms + bus.turnaroundMs + turnaroundMs + frame.length * charMs;
+    wireFreeAt = replyEnd + t35Ms;
+    const wireMs = replyEnd - now;
     const t = setTimeout(() => {
       timers.delete(t);
       if (closed) return;
+      // No drain(): tcdrain on a PTY waits for the peer's next read, which adds latency that
+      // the wire model already accounts for.
       port.write(Buffer.from(frame), () => {
-        port.drain(() => {
-          busy = false;
-          pump();
-        });
+        busy = false;
+        pump();
       });
     }, wireMs);
     timers.add(t);
@@ -204,4 +214,18 @@ export async function startRtuSlave(options: RtuSlaveOptions): Promise<RtuSlaveS
       if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The most polls per second an RTU line can carry for one request/reply pair:
+ * 1 / ((request + reply chars) × 11 bits / baud + 2 × t3.5 + turnaround).
+ */
+export function rtuPollLimit(
+  baudRate: number,
+  requestChars: number,
+  replyChars: number,
+  turnaroundMs = 0,
+): number {
+  const { charMs, t35Ms } = rtuTimings(baudRate);
+  return 1000 / ((requestChars + replyChars) * charMs + 2 * t35Ms + turnaroundMs);
 }
