@@ -132,6 +132,31 @@ describe("excursions and temperature alarms", () => {
   });
 });
 
+describe("other unit kinds", () => {
+  it("watches a freezer's high side only (≤ −20 °C)", () => {
+    const { engine } = makeEngine();
+    engine.registerUnit({ siteId: "site-1", unitId: "freezer-1", kind: "freezer" });
+    const o = { unitId: "freezer-1" };
+    const outs = feed(engine, series(0, 2, [-25, -60, ...Array(10).fill(-18), -21], o));
+    expect(engine.excursions()).toEqual([
+      expect.objectContaining({ side: "high", tier: "alert", startedAt: at(4), endedAt: at(24), peakC: -18 }),
+    ]);
+    expect(alarmsOf(outs).map((a) => [a.type, a.side, a.tier])).toEqual([
+      ["alarm.raised", "high", "alert"],
+      ["alarm.cleared", "high", "alert"],
+    ]);
+  });
+
+  it("uses the transport cadence for a transit box: a 10 min silence is a gap", () => {
+    const { engine } = makeEngine();
+    engine.registerUnit({ siteId: "site-1", unitId: "box-1", kind: "transit_box" });
+    const o = { unitId: "box-1" };
+    feed(engine, [r(0, 9, o), r(5, 9, o), r(15, 9, o), r(20, 5, o)]);
+    // [5, 15) is longer than 7.5 min: not counted
+    expect(engine.excursions("box-1")[0]).toMatchObject({ minutesBeyond: { alert: 10, action: 0 } });
+  });
+});
+
 describe("several probes in one unit", () => {
   it("lets the worst probe decide, on each side", () => {
     const { engine } = fridge(["p1", "p2"]);
