@@ -37,9 +37,17 @@ export interface AgentDeps {
   clock?: Clock;
 }
 
-export const AGENT_VERSION: string = (
-  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
-).version;
+/** Set by the bundle build (deploy/build.ts); from source, read from package.json. */
+declare const __AGENT_VERSION__: string | undefined;
+
+export const AGENT_VERSION: string =
+  typeof __AGENT_VERSION__ === "string"
+    ? __AGENT_VERSION__
+    : (
+        JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+          version: string;
+        }
+      ).version;
 
 /** A child logger for one component, at the level configured for it (logging.components). */
 export function componentLogger(root: Logger, config: AgentConfig, component: string): Logger {

@@ -158,9 +158,7 @@ async function run(file: string, io: Io): Promise<number> {
   let acquisition: AcquisitionPort;
   try {
     // Loaded only by `run`, so check-config and status never open serial ports or load drivers.
-    const mod = (await import(new URL("../acquisition/index.ts", import.meta.url).href)) as {
-      createAcquisition: (buses: AgentConfig["buses"], deps: { log: Logger }) => AcquisitionPort;
-    };
+    const mod = await import("../acquisition/index.ts");
     const level = cfg.logging.components.acquisition;
     acquisition = mod.createAcquisition(cfg.buses, {
       log: level

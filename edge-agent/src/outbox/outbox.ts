@@ -69,15 +69,6 @@ export interface AppendResult {
   gaps: GapRecord[];
 }
 
-interface ReadingRow {
-  seq: number;
-  unit_id: string;
-  probe_id: string;
-  observed_at: number;
-  temp_c: number | null;
-  quality: string;
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS readings (
@@ -93,14 +84,21 @@ CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL, up
 INSERT OR IGNORE INTO meta (key, value) VALUES ('nextSeq', 1), ('evictedTotal', 0), ('gapCounter', 0);
 `;
 
-function rowToReading(r: ReadingRow): StoredReading {
+/**
+ * Make a reading fit the contract before it is stored, so what the outbox holds can be sent
+ * without re-validating on the replay path: event time as integer ms, and a temperature only
+ * when it is a finite number within the contract's bounds (docs/protocol.md "Telemetry").
+ * A value the probe reported as ok but that is not a usable temperature becomes out_of_range.
+ */
+function contractReading(r: NewReading): NewReading {
+  const { tempC } = r;
+  const usable = tempC !== null && Number.isFinite(tempC) && tempC >= -273.15 && tempC <= 1000;
   return {
-    seq: r.seq,
-    unitId: r.unit_id,
-    probeId: r.probe_id,
-    observedAt: r.observed_at,
-    tempC: r.temp_c,
-    quality: r.quality as Quality,
+    probeId: r.probeId,
+    unitId: r.unitId,
+    observedAt: Math.round(r.observedAt),
+    tempC: usable ? tempC : null,
+    quality: r.quality === "ok" && !usable ? "out_of_range" : r.quality,
   };
 }
 
@@ -146,9 +144,13 @@ export class Outbox {
       insert: s(
         "INSERT INTO readings (seq, unit_id, probe_id, observed_at, temp_c, quality) VALUES (?, ?, ?, ?, ?, ?)",
       ),
-      remove: s("DELETE FROM readings WHERE seq = ?"),
-      pendingAfter: s("SELECT * FROM readings WHERE seq > ? ORDER BY seq LIMIT ?"),
-      pendingRange: s("SELECT * FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?"),
+      remove: s("DELETE FROM readings WHERE seq IN (SELECT value FROM json_each(?))"),
+      pendingAfter: s(
+        "SELECT seq, unit_id AS unitId, probe_id AS probeId, observed_at AS observedAt, temp_c AS tempC, quality FROM readings WHERE seq > ? ORDER BY seq LIMIT ?",
+      ),
+      pendingRange: s(
+        "SELECT seq, unit_id AS unitId, probe_id AS probeId, observed_at AS observedAt, temp_c AS tempC, quality FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+      ),
       oldest: s("SELECT observed_at FROM readings ORDER BY seq LIMIT 1"),
       evictRange: s(
         `SELECT min(seq) AS fromSeq, max(seq) AS toSeq, min(observed_at) AS fromAt, max(observed_at) AS toAt,
@@ -177,6 +179,8 @@ export class Outbox {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${opts.synchronous ?? "NORMAL"}`);
       db.exec("PRAGMA busy_timeout = 5000");
+      // 1 MiB page cache instead of 2: the outbox is written at the end and read from the front.
+      db.exec("PRAGMA cache_size = -1024");
       db.exec(SCHEMA);
       return new Outbox(db, opts);
     } catch (err) {
@@ -221,7 +225,8 @@ export class Outbox {
     return this.transaction(() => {
       let seq = this.meta("nextSeq");
       const stored: StoredReading[] = [];
-      for (const r of readings) {
+      for (const input of readings) {
+        const r = contractReading(input);
         this.stmts.insert.run(seq, r.unitId, r.probeId, r.observedAt, r.tempC, r.quality);
         stored.push({ ...r, seq });
         seq += 1;
@@ -276,12 +281,9 @@ export class Outbox {
   /** Delete readings the broker acknowledged. Unknown seqs (already evicted or acked) are ignored. */
   ack(seqs: readonly number[]): number {
     if (seqs.length === 0) return 0;
-    return this.transaction(() => {
-      let removed = 0;
-      for (const seq of seqs) removed += Number(this.stmts.remove.run(seq).changes);
-      this.depth -= removed;
-      return removed;
-    });
+    const removed = Number(this.stmts.remove.run(JSON.stringify(seqs)).changes);
+    this.depth -= removed;
+    return removed;
   }
 
   /** Readings with seq > afterSeq (and < beforeSeq if given), oldest first. */
@@ -290,7 +292,8 @@ export class Outbox {
       beforeSeq === undefined
         ? this.stmts.pendingAfter.all(afterSeq, limit)
         : this.stmts.pendingRange.all(afterSeq, beforeSeq, limit);
-    return (rows as unknown as ReadingRow[]).map(rowToReading);
+    // Column aliases give StoredReading's shape directly (no per-row copy on the replay path).
+    return rows as unknown as StoredReading[];
   }
 
   pendingGaps(): GapRecord[] {

@@ -30,7 +30,6 @@ import {
   encodePayload,
   formatTopic,
   type ProbeHealth,
-  type ReadingInput,
   topicFilters,
 } from "@coldtrace/protocol";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -409,7 +408,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       });
       for (let i = 0; i < list.length; i += maxBatch) {
         const chunk = list.slice(i, i + maxBatch);
-        const readings: ReadingInput[] = chunk.map((r) => ({
+        // The outbox stores contract-valid readings (outbox.ts contractReading) and ids come
+        // from the validated config, so the replay path serialises without re-validating.
+        const readings = chunk.map((r) => ({
           seq: r.seq,
           probeId: r.probeId,
           observedAt: r.observedAt,
@@ -417,25 +418,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
           quality: r.quality,
           backfill,
         }));
-        let payload: Buffer;
-        try {
-          payload = encodePayload("telemetry", {
-            v: 1,
-            agentId: this.deps.agentId,
-            unitId,
-            sessionId: s.id,
-            sentAt,
-            readings,
-          });
-        } catch (err) {
-          // Cannot happen for readings acquisition produced; never retry a poison batch forever.
-          this.log.error(
-            { err, unitId, fromSeq: chunk[0]?.seq },
-            "telemetry rejected by the contract; dropped",
-          );
-          this.deps.outbox.ack(chunk.map((r) => r.seq));
-          continue;
-        }
+        const payload = Buffer.from(
+          JSON.stringify({ v: 1, agentId: this.deps.agentId, unitId, sessionId: s.id, sentAt, readings }),
+          "utf8",
+        );
         s.inflight += 1;
         s.client.publish(topic, payload, { qos: 1 }, (err) => {
           if (s.closed) return;

@@ -98,6 +98,21 @@ describe("Outbox", () => {
     box.close();
   });
 
+  it("stores only contract-valid temperatures: an unusable ok value becomes out_of_range", () => {
+    const box = open();
+    const bad = { ...reading(0), tempC: Number.NaN };
+    const hot = { ...reading(1), tempC: 5000 };
+    const fault = { ...reading(2), tempC: Number.POSITIVE_INFINITY, quality: "sensor_fault" as const };
+    box.append([bad, hot, fault, { ...reading(3), observedAt: T0 + 0.4 }]);
+    expect(box.pendingReadings(0, 10)).toEqual([
+      expect.objectContaining({ seq: 1, tempC: null, quality: "out_of_range" }),
+      expect.objectContaining({ seq: 2, tempC: null, quality: "out_of_range" }),
+      expect.objectContaining({ seq: 3, tempC: null, quality: "sensor_fault" }),
+      expect.objectContaining({ seq: 4, tempC: 4.3, quality: "ok", observedAt: T0 }),
+    ]);
+    box.close();
+  });
+
   it("can be read by another connection while open (status command)", () => {
     const box = open();
     box.append([reading(0), reading(1)]);
