@@ -221,7 +221,7 @@ Outbox rows left unsent (no dispatcher in the bench): ${pending.toLocaleString()
     let next: string;
     if (start >= 0) {
       const after = doc.indexOf("\n## ", start + 5);
-      next = doc.slice(0, start) + section + (after >= 0 ? doc.slice(after + 1) : "");
+      next = doc.slice(0, start) + section + (after >= 0 ? `\n${doc.slice(after + 1)}` : "");
     } else {
       next = `${doc.trimEnd()}\n\n${section}`;
     }
