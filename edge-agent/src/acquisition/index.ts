@@ -57,6 +57,8 @@ function defaultDriver(bus: BusConfig, log: Logger, clock: Clock): ProbeDriver<P
 interface ProbeState {
   probe: ProbeConfig;
   health: ProbeHealthTracker;
+  /** The overdue-calibration warning was logged (once per start, or when the date passes). */
+  overdueWarned: boolean;
   stale?: StaleDetector;
   log: Logger;
 }
@@ -71,6 +73,7 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
       states.set(probe.id, {
         probe,
         health: createProbeHealth(probe.id, probe.unit, probe.calibration?.dueDate),
+        overdueWarned: false,
         ...(probe.staleAfterMs !== undefined ? { stale: createStaleDetector(probe.staleAfterMs) } : {}),
         log: log.child({ probeId: probe.id }),
       });
@@ -81,6 +84,11 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
     { bus: BusConfig; scheduler: BusScheduler; driver: ProbeDriver<ProbeConfig> }
   >();
   let started = false;
+
+  function warnOverdue(state: ProbeState) {
+    state.overdueWarned = true;
+    state.log.warn({ dueDate: state.probe.calibration?.dueDate }, "probe calibration overdue");
+  }
 
   function onRead(
     onReading: (r: AcquiredReading) => void,
@@ -94,6 +102,7 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
     if (quality === "ok" && read.tempC !== null && state.stale?.observe(read.tempC, observedAt))
       quality = "stale";
     state.health.record(quality, observedAt);
+    if (!state.overdueWarned && state.health.entry(observedAt).calibrationOverdue) warnOverdue(state);
     if (quality === "comm_error" && attempted) {
       state.log.warn({ err: read.error }, "probe read failed");
     } else if (quality !== "ok") {
@@ -114,10 +123,8 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
       started = true;
       const now = clock.now();
       for (const s of states.values()) {
-        const h = s.health.entry(now);
-        if (h.calibrationOverdue) {
-          s.log.warn({ dueDate: s.probe.calibration?.dueDate }, "probe calibration overdue");
-        }
+        s.overdueWarned = false;
+        if (s.health.entry(now).calibrationOverdue) warnOverdue(s);
       }
       for (const bus of buses) {
         const busLog = log.child({ busId: bus.id });

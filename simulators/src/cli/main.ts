@@ -23,6 +23,10 @@ const usage = `usage:
 Scenarios: simulators/scenarios/*.yaml (see docs/technician/simulators.md).`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    console.log(usage);
+    return 0;
+  }
   const [mode, ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
