@@ -38,7 +38,8 @@ export function systemdNotifier(log: Logger, env: NodeJS.ProcessEnv = process.en
 
   const send = (...fields: string[]) => {
     if (!enabled) return;
-    execFile("systemd-notify", [`--pid=${process.pid}`, ...fields], (err) => {
+    const childEnv = { PATH: process.env.PATH, ...env };
+    execFile("systemd-notify", [`--pid=${process.pid}`, ...fields], { env: childEnv }, (err) => {
       if (err && !warned) {
         warned = true;
         log.warn({ err }, "systemd-notify failed; is systemd installed?");

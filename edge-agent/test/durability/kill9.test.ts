@@ -5,7 +5,7 @@
  * every sequence number exactly once after dedupe by (agent, seq), none missing, and per probe
  * sequence order equals event-time order.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTcpSlave, type TcpSlaveSim } from "@coldtrace/simulators";
@@ -131,6 +131,13 @@ describe("kill -9 durability", () => {
     // 2. Restarted, still offline: the counter continues, nothing is reused.
     startAgent();
     await until("more readings after restart", () => nextSeq(outboxPath) > afterFirstKill + 20);
+
+    // `status` reads the outbox while the agent is writing it (WAL: a concurrent reader).
+    await until("status written", () => readOutboxSnapshot(outboxPath).status.pid?.value === child?.pid);
+    const status = execFileSync(process.execPath, [MAIN, "status", "--config", configFile]).toString();
+    expect(status).toContain(`running (pid ${child?.pid})`);
+    expect(status).toMatch(/outbox\s+\d+ reading\(s\) waiting/);
+    expect(status).toContain("mqtt          not connected");
 
     // 3. Broker back. The subscriber is in before the agent may connect.
     let gateOpen = false;
