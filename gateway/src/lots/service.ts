@@ -578,7 +578,10 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
       const [hasExposure] = await ex.all(`SELECT 1 AS x FROM lot_exposures WHERE lot_id = ? LIMIT 1`, [
         lotId,
       ]);
-      if (hasExposure) for (const s of await rebuildBudget(ex, lotId, lotMs)) sites.add(s);
+      if (hasExposure) {
+        for (const s of await rebuildBudget(ex, lotId, lotMs)) sites.add(s);
+        for (const s of await carryHolds(ex, lotId, lotMs)) sites.add(s);
+      }
       for (const siteId of sites) await publishEligibility(ex, siteId, lotId);
       if (onProgress && ++n % 10_000 === 0) onProgress(ms.length + n);
     }
@@ -638,6 +641,51 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
       excursionIds: h.excursionIds,
     });
     return true;
+  };
+
+  /**
+   * Held stock that moves keeps its hold: for every cause with an open hold on the lot, trace
+   * that cause's exposures to where the stock is now and hold it there too (same decision).
+   * Returns the sites that got a new hold.
+   */
+  const carryHolds = async (ex: SqlExecutor, lotId: string, ms: readonly LedgerMovement[]) => {
+    const sites = new Set<string>();
+    const open = await ex.all<{ cause_id: string; status: string; reason: string }>(
+      `SELECT cause_id, status, reason FROM lot_holds WHERE lot_id = ? AND status IN ('quarantined', 'flagged')
+       ORDER BY created_at, hold_id`,
+      [lotId],
+    );
+    const byCause = new Map<string, { status: string; reason: string }>();
+    for (const h of open) {
+      const cur = byCause.get(h.cause_id);
+      if (!cur || (cur.status === "flagged" && h.status === "quarantined")) byCause.set(h.cause_id, h);
+    }
+    for (const [causeId, h] of byCause) {
+      const exposures = await ex.all<{ cause: string; unit_id: string; to_at: number; quantity: number }>(
+        `SELECT cause, unit_id, to_at, quantity FROM lot_exposures WHERE lot_id = ? AND cause_id = ?`,
+        [lotId, causeId],
+      );
+      for (const e of exposures) {
+        const traced = traceExposure(ms, {
+          unitId: e.unit_id,
+          exposedUntil: Number(e.to_at),
+          quantity: Number(e.quantity),
+        });
+        for (const now of traced) {
+          const created = await applyHold(ex, {
+            siteId: now.siteId,
+            lotId,
+            unitId: now.unitId,
+            quantity: now.exposed,
+            causeId,
+            d: { action: h.status === "quarantined" ? "quarantine" : "flag", reasons: [h.reason] },
+            excursionIds: e.cause === "excursion" ? [causeId] : [],
+          });
+          if (created) sites.add(now.siteId);
+        }
+      }
+    }
+    return sites;
   };
 
   /** Correlate one cause (excursion or gap) in a unit's window with the lots inside. */

@@ -378,6 +378,48 @@ export function lotsSuite(
       expect(site2Events[1].eventId).toMatch(/^lot-site-2-L2026-0412-.*-2$/);
     });
 
+    it("carries a hold with the stock when quarantined stock is moved to another site", async () => {
+      const lotId = uid("LM");
+      const [fridge, box, dest] = [uid("fridge"), uid("box"), uid("fridge")];
+      await service.recordMovement(
+        mv({ movementId: uid("m"), kind: "receive", lotId, occurredAt: T0, quantity: 8, toUnitId: fridge }),
+      );
+      await record(fridge, T0, T0 + 120 * MIN, (t) => (t >= T0 + 30 * MIN && t < T0 + 90 * MIN ? 12 : 5));
+      const exc = uid("exc");
+      await service.onExcursion(
+        excursion({ id: exc, unitId: fridge, startedAt: T0 + 30 * MIN, endedAt: T0 + 90 * MIN }),
+      );
+      // The ERP moves 3 of the held units anyway: through a box to site-3.
+      for (const m of [
+        mv({
+          movementId: uid("m"),
+          kind: "load",
+          lotId,
+          occurredAt: T0 + 200 * MIN,
+          quantity: 3,
+          fromUnitId: fridge,
+          toUnitId: box,
+        }),
+        mv({
+          movementId: uid("m"),
+          siteId: "site-3",
+          kind: "unload",
+          lotId,
+          occurredAt: T0 + 300 * MIN,
+          quantity: 3,
+          fromUnitId: box,
+          toUnitId: dest,
+        }),
+      ]) {
+        await service.recordMovement(m);
+      }
+      const [site3] = await service.eligibility({ siteId: "site-3", lotId });
+      expect(site3).toMatchObject({ status: "quarantined", eligible: false, lotSeq: 1 });
+      expect(
+        (await service.holds({ lotId, siteId: "site-3" })).map((h) => [h.unitId, h.quantity, h.status]),
+      ).toEqual([[dest, 3, "quarantined"]]);
+    });
+
     it("quarantines on a recording gap, releases with who and why, and says when a decision is not allowed", async () => {
       const lotId = uid("LG");
       const fridge = uid("fridge");
