@@ -65,6 +65,8 @@ export interface EventOutbox {
   /** Rows, oldest first (for tests and the console). */
   rows(opts?: { unsentOnly?: boolean; limit?: number }): Promise<OutboxRow[]>;
   startDispatcher(client: MqttClient, log: pino.Logger, opts?: DispatcherOptions): Dispatcher;
+  /** Delete rows sent before `sentBefore` (epoch ms); unsent rows are never deleted. Returns the count. */
+  prune(sentBefore: number): Promise<number>;
 }
 
 const DDL_SQLITE = `
@@ -141,6 +143,10 @@ export function createEventOutbox(db: RecordDb | SqlDatabase, clock: { now(): nu
         opts.limit ?? 1_000_000,
       ]);
       return rows.map(toRow);
+    },
+
+    prune(sentBefore) {
+      return sql.run(`DELETE FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, [sentBefore]);
     },
 
     startDispatcher(client, parentLog, opts = {}) {

@@ -148,6 +148,11 @@ describe("outbox: broker restart (embedded aedes, same port)", () => {
       await dispatcher.drained();
       expect(await outbox.pending()).toBe(0);
       checkDelivery(sub.seen, siteId, lots, 25);
+      // Sent rows can be pruned; unsent ones never are.
+      await dispatcher.stop();
+      await enqueue(sql, outbox, siteId, ["L-unsent"], 1, 1);
+      expect(await outbox.prune(Date.now() + 1)).toBe(75);
+      expect((await outbox.rows()).map((r) => r.eventId)).toEqual([`lot-${siteId}-L-unsent-1`]);
     } finally {
       await dispatcher.stop();
       await pub.endAsync(true);
