@@ -191,6 +191,18 @@ try {
     if (r.length === 0) throw new Error(`no eligibility for lot ${i}`);
   }
   console.log(`eligibility (one lot, all sites): p50 ${ms(pct(elig, 50))} p99 ${ms(pct(elig, 99))}`);
+  // 5) Eligibility of a whole site (the planner's bulk pull).
+  const bySite: number[] = [];
+  let siteLots = 0;
+  for (let k = 0; k < 50; k++) {
+    const t = performance.now();
+    const r = await service.eligibility({ siteId: `s${(k * 37) % SITES}` });
+    bySite.push(performance.now() - t);
+    siteLots += r.length;
+  }
+  console.log(
+    `eligibility (whole site, ${(siteLots / 50).toFixed(0)} lots): p50 ${ms(pct(bySite, 50))} p99 ${ms(pct(bySite, 99))}`,
+  );
   const pending = await service.outbox.pending();
   db.close();
   readingsDb.close();
@@ -212,6 +224,7 @@ ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, SQLite 
 | Correlate an excursion in a busy unit (${(inside / windows.length).toFixed(1)} lot intervals per 60-min window; occupancy overlap query) | p50 ${ms(pct(corr, 50))}, p99 ${ms(pct(corr, 99))} | p99 ≤ 20 ms |
 | Whole \`onExcursion\` in that unit (readings, exposure per lot, policy, holds, events via the outbox) | p50 ${ms(pct(full, 50))}, p99 ${ms(pct(full, 99))} | — |
 | Eligibility of one lot (all its sites) | p50 ${ms(pct(elig, 50))}, p99 ${ms(pct(elig, 99))} | p99 ≤ 5 ms |
+| Eligibility of a whole site (${(siteLots / 50).toFixed(0)} lots, set queries) | p50 ${ms(pct(bySite, 50))}, p99 ${ms(pct(bySite, 99))} | — |
 
 Outbox rows left unsent (no dispatcher in the bench): ${pending.toLocaleString()}.
 `;

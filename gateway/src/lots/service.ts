@@ -412,27 +412,21 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
     );
   };
 
-  const eligibilityOf = async (ex: SqlExecutor, siteId: string, lotId: string): Promise<Eligibility> => {
+  /** The eligibility state from what is known about a lot at a site (pure). */
+  const composeEligibility = (
+    siteId: string,
+    lotId: string,
+    f: {
+      lot: Lot | undefined;
+      product: Product | undefined;
+      stock: number;
+      holds: ReadonlyArray<{ status: string; reason: string }>;
+      state: { status: string; lot_seq: number } | undefined;
+      used: { used_high: number; used_low: number } | undefined;
+    },
+  ): Eligibility => {
     const now = clock.now();
-    const lot = await getLot(ex, lotId);
-    const product = lot ? await getProduct(ex, lot.sku) : undefined;
-    const [stockRow] = await ex.all<{ n: number | null }>(
-      `SELECT SUM(quantity) AS n FROM lot_occupancy WHERE lot_id = ? AND site_id = ? AND to_at = ?`,
-      [lotId, siteId, OPEN_END],
-    );
-    const stock = Number(stockRow?.n ?? 0);
-    const holds = await ex.all<{ status: string; reason: string; quantity: number }>(
-      `SELECT status, reason, quantity FROM lot_holds WHERE site_id = ? AND lot_id = ? AND status IN ('quarantined', 'flagged') ORDER BY created_at, hold_id`,
-      [siteId, lotId],
-    );
-    const [state] = await ex.all<{ status: string; lot_seq: number }>(
-      `SELECT status, lot_seq FROM lot_site_state WHERE site_id = ? AND lot_id = ?`,
-      [siteId, lotId],
-    );
-    const [used] = await ex.all<{ used_high: number; used_low: number }>(
-      `SELECT used_high, used_low FROM lot_budget WHERE site_id = ? AND lot_id = ?`,
-      [siteId, lotId],
-    );
+    const { lot, product, holds, state, used } = f;
     const reasons: string[] = [];
     const quarantined = holds.filter((h) => h.status === "quarantined");
     let status = (
@@ -463,12 +457,106 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
       status,
       eligible,
       expiresAt,
-      transferableQuantity: eligible ? stock : 0,
+      transferableQuantity: eligible ? f.stock : 0,
       remainingBudgetMinutes: { high: remaining("high"), low: remaining("low") },
       reasons: reasons.map((r) => r.slice(0, 500)),
       updatedAt: now,
       lotSeq: Number(state?.lot_seq ?? 0),
     };
+  };
+
+  const eligibilityOf = async (ex: SqlExecutor, siteId: string, lotId: string): Promise<Eligibility> => {
+    const lot = await getLot(ex, lotId);
+    const product = lot ? await getProduct(ex, lot.sku) : undefined;
+    const [stockRow] = await ex.all<{ n: number | null }>(
+      `SELECT SUM(quantity) AS n FROM lot_occupancy WHERE lot_id = ? AND site_id = ? AND to_at = ?`,
+      [lotId, siteId, OPEN_END],
+    );
+    const holds = await ex.all<{ status: string; reason: string }>(
+      `SELECT status, reason FROM lot_holds WHERE site_id = ? AND lot_id = ? AND status IN ('quarantined', 'flagged') ORDER BY created_at, hold_id`,
+      [siteId, lotId],
+    );
+    const [state] = await ex.all<{ status: string; lot_seq: number }>(
+      `SELECT status, lot_seq FROM lot_site_state WHERE site_id = ? AND lot_id = ?`,
+      [siteId, lotId],
+    );
+    const [used] = await ex.all<{ used_high: number; used_low: number }>(
+      `SELECT used_high, used_low FROM lot_budget WHERE site_id = ? AND lot_id = ?`,
+      [siteId, lotId],
+    );
+    return composeEligibility(siteId, lotId, {
+      lot,
+      product,
+      stock: Number(stockRow?.n ?? 0),
+      holds,
+      state,
+      used,
+    });
+  };
+
+  /** Every lot of a site (with stock or a state there) in six set queries, not six per lot. */
+  const eligibilityForSite = async (ex: SqlExecutor, siteId: string): Promise<Eligibility[]> => {
+    const stock = new Map(
+      (
+        await ex.all<{ lot_id: string; n: number }>(
+          `SELECT lot_id, SUM(quantity) AS n FROM lot_occupancy WHERE site_id = ? AND to_at = ? GROUP BY lot_id`,
+          [siteId, OPEN_END],
+        )
+      ).map((r) => [r.lot_id, Number(r.n)]),
+    );
+    const states = new Map(
+      (
+        await ex.all<{ lot_id: string; status: string; lot_seq: number }>(
+          `SELECT lot_id, status, lot_seq FROM lot_site_state WHERE site_id = ?`,
+          [siteId],
+        )
+      ).map((r) => [r.lot_id, r]),
+    );
+    const holds = new Map<string, Array<{ status: string; reason: string }>>();
+    for (const h of await ex.all<{ lot_id: string; status: string; reason: string }>(
+      `SELECT lot_id, status, reason FROM lot_holds WHERE site_id = ? AND status IN ('quarantined', 'flagged') ORDER BY created_at, hold_id`,
+      [siteId],
+    )) {
+      const list = holds.get(h.lot_id) ?? [];
+      list.push(h);
+      holds.set(h.lot_id, list);
+    }
+    const used = new Map(
+      (
+        await ex.all<{ lot_id: string; used_high: number; used_low: number }>(
+          `SELECT lot_id, used_high, used_low FROM lot_budget WHERE site_id = ?`,
+          [siteId],
+        )
+      ).map((r) => [r.lot_id, r]),
+    );
+    const lots = new Map<string, Lot>();
+    for (const r of await ex.all<{ lot_id: string; sku: string; expires_at: number | null; serials: string }>(
+      `SELECT lot_id, sku, expires_at, serials FROM lot_lots WHERE lot_id IN (
+         SELECT lot_id FROM lot_occupancy WHERE site_id = ? AND to_at = ? UNION SELECT lot_id FROM lot_site_state WHERE site_id = ?)`,
+      [siteId, OPEN_END, siteId],
+    )) {
+      lots.set(r.lot_id, {
+        lotId: r.lot_id,
+        sku: r.sku,
+        expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+        serialNumbers: JSON.parse(r.serials) as string[],
+      });
+    }
+    const products = new Map(
+      (await ex.all<ProductRow>(`SELECT * FROM lot_products`)).map((r) => [r.sku, toProduct(r)]),
+    );
+    const lotIds = [...new Set([...stock.keys(), ...states.keys()])].sort();
+    return lotIds.map((lotId) => {
+      const lot = lots.get(lotId);
+      return composeEligibility(siteId, lotId, {
+        lot,
+        product: lot ? products.get(lot.sku) : undefined,
+        stock: stock.get(lotId) ?? 0,
+        holds: holds.get(lotId) ?? [],
+        state: states.get(lotId),
+        used: used.get(lotId),
+      });
+    });
   };
 
   /** Next lotSeq of a lot at a site (1, 2, 3 …), inside the caller's transaction. */
@@ -1106,11 +1194,7 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
           [q.lotId, OPEN_END, q.lotId],
         );
       } else {
-        pairs = await sql.all(
-          `SELECT DISTINCT site_id, lot_id FROM lot_occupancy WHERE site_id = ? AND to_at = ?
-           UNION SELECT site_id, lot_id FROM lot_site_state WHERE site_id = ? ORDER BY lot_id`,
-          [q.siteId ?? "", OPEN_END, q.siteId ?? ""],
-        );
+        return eligibilityForSite(sql, q.siteId ?? "");
       }
       const out: Eligibility[] = [];
       for (const p of pairs) out.push(await eligibilityOf(sql, p.site_id, p.lot_id));

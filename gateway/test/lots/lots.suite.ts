@@ -561,6 +561,19 @@ export function lotsSuite(
       ]);
     });
 
+    it("answers eligibility by site with the same states as lot by lot", async () => {
+      for (const siteId of ["site-1", "site-2", "site-3"]) {
+        const bySite = await service.eligibility({ siteId });
+        expect(bySite.length).toBeGreaterThan(0);
+        const one = [];
+        for (const e of bySite) one.push(...(await service.eligibility({ siteId, lotId: e.lotId })));
+        expect(bySite).toEqual(one);
+        expect(bySite.map((e) => e.lotId)).toEqual([...bySite.map((e) => e.lotId)].sort());
+      }
+      const site2 = await service.eligibility({ siteId: "site-2" });
+      expect(site2.some((e) => e.status === "rejected")).toBe(true);
+    });
+
     it("serves the planner over REST with 4xx answers naming the field", async () => {
       const app = Fastify();
       await app.register(lotsPlugin(service));
