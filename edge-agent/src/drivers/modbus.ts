@@ -71,12 +71,38 @@ export function createModbusDriver(
       lost = true;
       throw new Error("port not open");
     }
+    if (bus.type === "modbus-rtu") forgetLateBytes();
     client.setID(slaveId);
     const r =
       fc === 3
         ? await client.readHoldingRegisters(start, count)
         : await client.readInputRegisters(start, count);
     return r.data;
+  }
+
+  /**
+   * Before each RTU request, drop whatever the buffered port still holds: the master only
+   * speaks when the line is idle, so those bytes are a late reply or noise. Its parser accepts
+   * the first bytes that start with the expected slave id and function code, so a slow slave's
+   * late reply to an earlier request of the same length would otherwise be taken for the next
+   * one — a value from the wrong registers. (modbus-serial keeps that buffer private; this is
+   * the one place we reach into it.)
+   */
+  function forgetLateBytes() {
+    const port = (client as unknown as { _port?: { _buffer?: unknown } } | undefined)?._port;
+    if (port && Buffer.isBuffer(port._buffer)) port._buffer = Buffer.alloc(0);
+  }
+
+  /**
+   * After a failed RTU request, let the line go quiet for another timeoutMs and drop what came
+   * in: Modbus RTU frames carry no transaction id, so a slow slave's reply that arrives during
+   * the *next* request would be taken for its answer (same slave and length, other registers).
+   * TCP needs none of this: MBAP transaction ids pair replies with requests.
+   */
+  async function settle(): Promise<void> {
+    if (bus.type !== "modbus-rtu") return;
+    await new Promise((resolve) => setTimeout(resolve, bus.timeoutMs));
+    forgetLateBytes();
   }
 
   return {
@@ -90,7 +116,16 @@ export function createModbusDriver(
     isOpen: () => !!client && !lost && client.isOpen,
     async read(probes) {
       const out: ProbeRead[] = [];
+      // A slave that failed one block is not asked for its next block in the same cycle: it is
+      // probably gone, and its late reply could still arrive during the next request.
+      const failed = new Map<number, ColdtraceError>();
       for (const block of planBlocks(probes, bus.maxBlockGap)) {
+        const earlier = failed.get(block.slaveId);
+        if (earlier) {
+          for (const p of block.probes)
+            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error: earlier });
+          continue;
+        }
         let lastErr: unknown;
         let data: number[] | undefined;
         for (let attempt = 0; attempt <= bus.retries && !data; attempt++) {
@@ -99,6 +134,7 @@ export function createModbusDriver(
           } catch (err) {
             lastErr = err;
             if (lost) break;
+            await settle();
           }
         }
         if (!data) {
@@ -110,6 +146,7 @@ export function createModbusDriver(
           );
           for (const p of block.probes)
             out.push({ probeId: p.id, tempC: null, quality: "comm_error", error });
+          failed.set(block.slaveId, error);
           continue;
         }
         const bytes = registersToBytes(data);
@@ -133,9 +170,11 @@ export function createModbusDriver(
     async writeCoil(slaveId, coil, on) {
       try {
         if (!client?.isOpen) throw new Error("port not open");
+        if (bus.type === "modbus-rtu") forgetLateBytes();
         client.setID(slaveId);
         await client.writeCoil(coil, on);
       } catch (err) {
+        if (!lost) await settle();
         throw new ColdtraceError(
           "CT_PROBE_READ",
           `bus ${bus.id} slave ${slaveId}: cannot write coil ${coil}: ${describeError(err)}`,

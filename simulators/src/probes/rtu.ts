@@ -94,6 +94,10 @@ export async function startRtuSlave(options: RtuSlaveOptions): Promise<RtuSlaveS
   // When the modelled wire is free again: end of the last reply plus t3.5 of silence. A request
   // that arrives earlier (a PTY delivers instantly) waits for it, as it would on a real line.
   let wireFreeAt = 0;
+  /** A request nobody answers still occupies the line while it is sent. */
+  const occupy = (reqLen: number) => {
+    wireFreeAt = Math.max(performance.now(), wireFreeAt) + reqLen * charMs + t35Ms;
+  };
   const reply = (frame: Uint8Array, reqLen: number, turnaroundMs: number) => {
     busy = true;
     const now = performance.now();
@@ -166,18 +170,26 @@ export async function startRtuSlave(options: RtuSlaveOptions): Promise<RtuSlaveS
       const pdu = frame.subarray(1, frame.length - 2);
       if (id === 0) {
         for (const s of bus.slaves.values()) handlePdu(s, pdu, bus.player, true);
+        occupy(frame.length);
         continue;
       }
       const slave = bus.slaves.get(id);
       if (!slave) {
         stats.ignored++;
+        occupy(frame.length);
         continue;
       }
       slave.requests++;
       const faults = effectiveFaults(slave, bus.player);
-      if (faults.silent) continue;
+      if (faults.silent) {
+        occupy(frame.length);
+        continue;
+      }
       const response = handlePdu(slave, pdu, bus.player);
-      if (!response) continue;
+      if (!response) {
+        occupy(frame.length);
+        continue;
+      }
       const body = new Uint8Array(response.length + 1);
       body[0] = id;
       body.set(response, 1);
