@@ -65,13 +65,15 @@ export function createModbusDriver(
 ): ProbeDriver<ModbusProbeConfig> {
   let client: ModbusClient | undefined;
   let lost = false;
+  /** RTU: wall time until which a slave that just failed may still send a late reply. */
+  const quietUntil = new Map<number, number>();
 
   async function request(slaveId: number, fc: 3 | 4, start: number, count: number): Promise<number[]> {
     if (!client?.isOpen) {
       lost = true;
       throw new Error("port not open");
     }
-    if (bus.type === "modbus-rtu") forgetLateBytes();
+    await beforeRequest(slaveId);
     client.setID(slaveId);
     const r =
       fc === 3
@@ -94,15 +96,22 @@ export function createModbusDriver(
   }
 
   /**
-   * After a failed RTU request, let the line go quiet for another timeoutMs and drop what came
-   * in: Modbus RTU frames carry no transaction id, so a slow slave's reply that arrives during
-   * the *next* request would be taken for its answer (same slave and length, other registers).
-   * TCP needs none of this: MBAP transaction ids pair replies with requests.
+   * Modbus RTU frames carry no transaction id, so a slow slave's reply that arrives during the
+   * *next* request to the same slave would be taken for its answer (same length, other
+   * registers). After a failure, the next request to that slave waits another timeoutMs for
+   * the line to go quiet; requests to other slaves go ahead (modbus-serial skips frames from
+   * other ids). TCP needs none of this: MBAP transaction ids pair replies with requests.
    */
-  async function settle(): Promise<void> {
+  async function beforeRequest(slaveId: number): Promise<void> {
     if (bus.type !== "modbus-rtu") return;
-    await new Promise((resolve) => setTimeout(resolve, bus.timeoutMs));
+    const waitMs = (quietUntil.get(slaveId) ?? 0) - Date.now();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    quietUntil.delete(slaveId);
     forgetLateBytes();
+  }
+
+  function markFailed(slaveId: number): void {
+    if (bus.type === "modbus-rtu") quietUntil.set(slaveId, Date.now() + bus.timeoutMs);
   }
 
   return {
@@ -133,8 +142,8 @@ export function createModbusDriver(
             data = await request(block.slaveId, block.function, block.start, block.count);
           } catch (err) {
             lastErr = err;
+            markFailed(block.slaveId);
             if (lost) break;
-            await settle();
           }
         }
         if (!data) {
@@ -170,11 +179,11 @@ export function createModbusDriver(
     async writeCoil(slaveId, coil, on) {
       try {
         if (!client?.isOpen) throw new Error("port not open");
-        if (bus.type === "modbus-rtu") forgetLateBytes();
+        await beforeRequest(slaveId);
         client.setID(slaveId);
         await client.writeCoil(coil, on);
       } catch (err) {
-        if (!lost) await settle();
+        markFailed(slaveId);
         throw new ColdtraceError(
           "CT_PROBE_READ",
           `bus ${bus.id} slave ${slaveId}: cannot write coil ${coil}: ${describeError(err)}`,
