@@ -92,6 +92,7 @@ export class Ingest {
   #belowLimit: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #closed = false;
+  #published: Promise<void> = Promise.resolve();
   readonly #units = new Map<string, string>();
   readonly #agents = new Map<string, AgentRecord>();
 
@@ -227,6 +228,7 @@ export class Ingest {
 
   async close(): Promise<void> {
     await this.flush();
+    await this.#published;
     this.#closed = true;
     for (const done of this.#belowLimit.splice(0)) done();
   }
@@ -382,17 +384,27 @@ export class Ingest {
       else await this.#d.records.upsertGap(o.gap);
     }
     await this.#d.listeners?.onEngineOutputs?.(outputs);
+    // Published in order on a chain of their own, not awaited here: while ingest holds the MQTT
+    // client for backpressure, the client cannot read the PUBACKs of our own events, so
+    // awaiting them would deadlock. The records are already stored above.
     for (const o of outputs) {
       if (o.type === "gap") continue;
       const topic = formatTopic({ kind: o.type, siteId: o.event.siteId, unitId: o.event.unitId });
-      try {
-        await this.#d.sink.publish(o.type, topic, o.event);
-        this.#d.metrics.eventsPublished++;
-      } catch (err) {
-        this.#d.metrics.eventPublishFailures++;
-        this.#log.error({ err, topic, eventId: o.event.eventId }, "event publish failed");
-      }
+      this.#published = this.#published.then(async () => {
+        try {
+          await this.#d.sink.publish(o.type, topic, o.event);
+          this.#d.metrics.eventsPublished++;
+        } catch (err) {
+          this.#d.metrics.eventPublishFailures++;
+          this.#log.error({ err, topic, eventId: o.event.eventId }, "event publish failed");
+        }
+      });
     }
+  }
+
+  /** Resolves when every event handed to the sink so far has been published (or failed). */
+  eventsPublished(): Promise<void> {
+    return this.#published;
   }
 
   /** Acknowledge an alarm through the engine, so the event is stored and published. */
@@ -402,6 +414,7 @@ export class Ingest {
   ): Promise<EngineOutput[]> {
     const outputs = this.#d.engine.acknowledge(alarmId, ack, this.#now());
     await this.#outputs(outputs);
+    await this.#published;
     return outputs;
   }
 

@@ -133,8 +133,9 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
     });
     const conn = connection;
     cleanups.push(async () => {
-      await conn.close();
+      // Flush queued readings and publish their events while the session is still up.
       await ingest.close();
+      await conn.close();
     });
 
     const tickMs = opts.tickIntervalMs ?? 10_000;

@@ -190,6 +190,7 @@ describe("ingest", () => {
       state: "raised",
       raisedAt: T0 + 50_000,
     });
+    await h.gw.ingest.eventsPublished();
     expect(h.gw.metrics.render()).toMatch(/coldtrace_events_published_total [1-9]/);
   });
 });

@@ -41,6 +41,8 @@ export interface FleetOptions {
   startAt?: number;
   baseTempC?: number;
   excursion?: ExcursionInjection;
+  /** More injections (e.g. one per unit, for latency percentiles). */
+  excursions?: ExcursionInjection[];
   /** MQTT account for an agent; default username = agent id, no password. */
   credentials?: (agent: FleetAgent) => { username?: string; password?: string };
   /** Readings per telemetry message at most (contract: 2000). */
@@ -80,14 +82,15 @@ function noise(agentSeq: number, probe: number): number {
 }
 
 export class Fleet {
-  readonly options: Required<Omit<FleetOptions, "excursion" | "credentials" | "onBatch">> &
-    Pick<FleetOptions, "excursion" | "credentials" | "onBatch">;
+  readonly options: Required<Omit<FleetOptions, "excursion" | "excursions" | "credentials" | "onBatch">> &
+    Pick<FleetOptions, "excursion" | "excursions" | "credentials" | "onBatch">;
   readonly agents: SimAgent[] = [];
   /** Simulated time up to which readings have been generated (exclusive). */
   simNow: number;
   readingsSent = 0;
   batchesSent = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #injected: ExcursionInjection[];
 
   constructor(opts: FleetOptions) {
     const intervalMs = opts.intervalMs ?? 10_000;
@@ -102,6 +105,7 @@ export class Fleet {
       ...opts,
     };
     this.simNow = startAt;
+    this.#injected = this.#injections();
     const { sites, units, sitePrefix } = this.options;
     for (let s = 0; s < sites; s++) {
       const siteId = `${sitePrefix}-${s + 1}`;
@@ -204,16 +208,20 @@ export class Fleet {
     );
   }
 
+  #injections(): ExcursionInjection[] {
+    return [...(this.options.excursion ? [this.options.excursion] : []), ...(this.options.excursions ?? [])];
+  }
+
   #tempAt(siteIndex: number, unitIndex: number, t: number, seq: number, probe: number): number {
-    const x = this.options.excursion;
-    if (
-      x &&
-      x.site === siteIndex &&
-      x.unit === unitIndex &&
-      t >= this.options.startAt + x.afterMs &&
-      t < this.options.startAt + x.afterMs + x.durationMs
-    ) {
-      return x.tempC;
+    for (const x of this.#injected) {
+      if (
+        x.site === siteIndex &&
+        x.unit === unitIndex &&
+        t >= this.options.startAt + x.afterMs &&
+        t < this.options.startAt + x.afterMs + x.durationMs
+      ) {
+        return x.tempC;
+      }
     }
     return Math.round((this.options.baseTempC + noise(seq, probe)) * 100) / 100;
   }

@@ -1,0 +1,470 @@
+/**
+ * bench:ingest — the gateway end to end, as deployed: the gateway runs as its own process
+ * (`coldtrace-gateway run`), the fleet generator publishes over MQTT like real agents, and the
+ * bench counts stored rows, samples the gateway's CPU and RSS from /proc, and measures the
+ * latency from the reading that crosses a limit to the event on the broker.
+ *
+ *   fleet (this process) ──MQTT QoS 1──▶ broker ──▶ gateway process ──▶ SQLite / InfluxDB
+ *                        ◀──events (monitor subscriber)──────────────┘
+ *
+ * Scenarios:
+ *   1. embedded aedes + SQLite, as fast as the gateway acknowledges (throughput, zero loss)
+ *   2. Mosquitto + InfluxDB (testkit influxd), same
+ *   3. embedded aedes + SQLite paced at 5,000 readings/s, one excursion per unit: p50/p99 from
+ *      the publish of the reading that crosses the action limit after its delay (alarm.raised)
+ *      or leaves the range (excursion.opened) to the event arriving at an MQTT subscriber.
+ *
+ * Writes the `## Gateway ingest (bench:ingest)` section of docs/benchmarks.md.
+ * Env: BENCH_READINGS (default 1,000,000 per throughput scenario), BENCH_NO_DOC=1 (print only).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os, { tmpdir } from "node:os";
+import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { decodeMessage, topicFilters } from "@coldtrace/protocol";
+import { type BatchInfo, type ExcursionInjection, Fleet, type FleetOptions } from "@coldtrace/simulators";
+import { freePort, mqttUrl, probes, startInfluxd } from "@coldtrace/testkit";
+import { connectAsync, type MqttClient } from "mqtt";
+import { stringify } from "yaml";
+import { CredentialStore } from "../src/broker/credentials.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const MIN = 60_000;
+const TICKS_PER_S = 100; // Linux USER_HZ for /proc/<pid>/stat
+
+interface GatewayProcess {
+  child: ChildProcess;
+  brokerUrl: string;
+  apiUrl: string;
+  dir: string;
+  monitor?: { username: string; password: string };
+  agentPassword: Map<string, string>;
+}
+
+interface Result {
+  scenario: string;
+  readings: number;
+  stored: number;
+  rows: number;
+  seconds: number;
+  perSecond: number;
+  cpuPercent: number;
+  rssPeakMb: number;
+  rssEndMb: number;
+  latency?: { alarm: number[]; excursion: number[] };
+  note?: string;
+}
+
+function stat(pid: number): { cpuTicks: number; rssBytes: number } {
+  const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  const cpuTicks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const rssPages = Number(fields[21]);
+  return { cpuTicks, rssBytes: rssPages * 4096 };
+}
+
+async function metric(apiUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)`, "m").exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function startGatewayProcess(opts: {
+  agents: { agentId: string; siteId: string }[];
+  sites: string[];
+  external?: string;
+  influx?: string;
+}): Promise<GatewayProcess> {
+  const dir = await mkdtemp(path.join(tmpdir(), "ct-bench-"));
+  const brokerPort = await freePort();
+  const apiPort = await freePort();
+  const credentials = new CredentialStore();
+  const agentPassword = new Map<string, string>();
+  let monitor: { username: string; password: string } | undefined;
+  if (!opts.external) {
+    for (const a of opts.agents) {
+      const { secret } = await credentials.add({
+        username: a.agentId,
+        role: "agent",
+        siteIds: [a.siteId],
+        agentId: a.agentId,
+      });
+      agentPassword.set(a.agentId, secret);
+    }
+    const m = await credentials.add({ username: "bench-monitor", role: "monitor", siteIds: ["*"] });
+    monitor = { username: "bench-monitor", password: m.secret };
+    await credentials.save(path.join(dir, "credentials.json"));
+  }
+  const config = {
+    gatewayId: `bench-${randomBytes(3).toString("hex")}`,
+    log: { level: "warn" },
+    broker: opts.external
+      ? { mode: "external", url: opts.external, persistentSession: false, subscribeSites: opts.sites }
+      : { host: "127.0.0.1", port: brokerPort, credentialsFile: "credentials.json" },
+    storage: {
+      records: { backend: "sqlite", path: "ct.db" },
+      readings: opts.influx
+        ? { backend: "influx", url: opts.influx, database: "bench" }
+        : { backend: "sqlite" },
+    },
+    api: { host: "127.0.0.1", port: apiPort },
+  };
+  const file = path.join(dir, "gateway.yaml");
+  await writeFile(file, stringify(config));
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, "gateway/src/cli/main.ts"), "run", "--config", file],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${apiUrl}/health`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error("gateway did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    child,
+    brokerUrl: opts.external ?? `mqtt://127.0.0.1:${brokerPort}`,
+    apiUrl,
+    dir,
+    ...(monitor ? { monitor } : {}),
+    agentPassword,
+  };
+}
+
+async function stopGatewayProcess(gw: GatewayProcess): Promise<void> {
+  if (gw.child.exitCode === null) {
+    const gone = new Promise((r) => gw.child.once("exit", r));
+    gw.child.kill("SIGTERM");
+    await gone;
+  }
+}
+
+function fleetAgents(prefix: string, sites: number) {
+  return Array.from({ length: sites }, (_, i) => ({
+    agentId: `${prefix}-${i + 1}-pi`,
+    siteId: `${prefix}-${i + 1}`,
+  }));
+}
+
+/** Sample the gateway's CPU and RSS while `work` runs. */
+async function measured<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ value: T; seconds: number; cpuPercent: number; rssPeak: number; rssEnd: number }> {
+  const s0 = stat(pid);
+  let rssPeak = s0.rssBytes;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, stat(pid).rssBytes);
+  }, 200);
+  const t0 = performance.now();
+  try {
+    const value = await work();
+    const seconds = (performance.now() - t0) / 1000;
+    const s1 = stat(pid);
+    rssPeak = Math.max(rssPeak, s1.rssBytes);
+    return {
+      value,
+      seconds,
+      cpuPercent: ((s1.cpuTicks - s0.cpuTicks) / TICKS_PER_S / seconds) * 100,
+      rssPeak,
+      rssEnd: s1.rssBytes,
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function throughput(
+  name: string,
+  opts: { external?: boolean; influx?: boolean; total: number },
+): Promise<Result> {
+  const prefix = `bench${randomBytes(3).toString("hex")}`;
+  const shape = { sites: 8, units: 25, probes: 4 };
+  const agents = fleetAgents(prefix, shape.sites);
+  const influxd = opts.influx ? await startInfluxd() : undefined;
+  const gw = await startGatewayProcess({
+    agents,
+    sites: agents.map((a) => a.siteId),
+    ...(opts.external ? { external: mqttUrl() } : {}),
+    ...(influxd ? { influx: influxd.url } : {}),
+  });
+  const intervalMs = 1000;
+  const fleet = new Fleet({
+    url: gw.brokerUrl,
+    ...shape,
+    sitePrefix: prefix,
+    intervalMs,
+    startAt: Math.floor(Date.now() / MIN) * MIN - 24 * 60 * MIN,
+    batchMaxReadings: 500,
+    credentials: (a) =>
+      opts.external
+        ? { username: a.agentId }
+        : { username: a.agentId, password: gw.agentPassword.get(a.agentId) as string },
+  });
+  try {
+    await fleet.start();
+    // Let the births land before the clock starts.
+    while ((await metric(gw.apiUrl, 'coldtrace_ingest_messages_total\\{kind="birth"\\}')) < shape.sites) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const stepMs = 125 * intervalMs; // 125 readings per probe per step: batches of 500 per unit
+    const inflight = new Set<Promise<number>>();
+    const m = await measured(gw.child.pid as number, async () => {
+      const endSim =
+        fleet.options.startAt +
+        Math.ceil(opts.total / (shape.sites * shape.units * shape.probes)) * intervalMs;
+      while (fleet.simNow < endSim) {
+        const p = fleet.advanceTo(Math.min(fleet.simNow + stepMs, endSim));
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+        if (inflight.size >= 3) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      const sent = fleet.readingsSent;
+      for (;;) {
+        const stored = await metric(gw.apiUrl, "coldtrace_ingest_readings_stored_total");
+        if (stored >= sent) return { sent, stored };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    await fleet.stop();
+    await stopGatewayProcess(gw);
+    let rows: number;
+    if (influxd) {
+      const res = await fetch(
+        `${influxd.url}/query?db=bench&q=${encodeURIComponent('SELECT COUNT("seq") FROM "reading"')}`,
+      );
+      const body = (await res.json()) as { results: { series?: { values: [string, number][] }[] }[] };
+      rows = body.results[0]?.series?.[0]?.values[0]?.[1] ?? 0;
+    } else {
+      const db = new DatabaseSync(path.join(gw.dir, "ct.db"), { readOnly: true });
+      rows = Number((db.prepare("SELECT COUNT(*) AS n FROM readings").get() as { n: number }).n);
+      db.close();
+    }
+    return {
+      scenario: name,
+      readings: m.value.sent,
+      stored: m.value.stored,
+      rows,
+      seconds: m.seconds,
+      perSecond: m.value.sent / m.seconds,
+      cpuPercent: m.cpuPercent,
+      rssPeakMb: m.rssPeak / 2 ** 20,
+      rssEndMb: m.rssEnd / 2 ** 20,
+    };
+  } finally {
+    await fleet.stop().catch(() => {});
+    await stopGatewayProcess(gw);
+    if (opts.external) {
+      // Clear the fleet's retained births and states from the shared Mosquitto.
+      const c = await connectAsync(mqttUrl(), { clientId: `${prefix}-cleanup` });
+      for (const a of agents)
+        for (const leaf of ["birth", "state"])
+          await c.publishAsync(`ct/v1/${a.siteId}/agent/${a.agentId}/${leaf}`, "", { qos: 1, retain: true });
+      await c.endAsync();
+    }
+    await influxd?.stop();
+    await rm(gw.dir, { recursive: true, force: true });
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+async function latency(name: string, rate: number): Promise<Result> {
+  const prefix = `lat${randomBytes(3).toString("hex")}`;
+  const shape = { sites: 5, units: 20, probes: 2 };
+  const intervalMs = 10_000;
+  const probesTotal = shape.sites * shape.units * shape.probes;
+  const speed = (rate * intervalMs) / 1000 / probesTotal;
+  const agents = fleetAgents(prefix, shape.sites);
+  const gw = await startGatewayProcess({ agents, sites: agents.map((a) => a.siteId) });
+  const excursions: ExcursionInjection[] = [];
+  for (let k = 0; k < shape.sites * shape.units; k++) {
+    excursions.push({
+      site: Math.floor(k / shape.units),
+      unit: k % shape.units,
+      afterMs: 10 * MIN + k * MIN,
+      durationMs: 10 * MIN,
+      tempC: 14,
+    });
+  }
+  const batches = new Map<string, BatchInfo[]>();
+  const startAt = Math.floor(Date.now() / MIN) * MIN - 6 * 60 * MIN;
+  const options: FleetOptions = {
+    url: gw.brokerUrl,
+    ...shape,
+    sitePrefix: prefix,
+    intervalMs,
+    startAt,
+    excursions,
+    credentials: (a) => ({ username: a.agentId, password: gw.agentPassword.get(a.agentId) as string }),
+    onBatch: (b) => {
+      let list = batches.get(b.unitId);
+      if (!list) batches.set(b.unitId, (list = []));
+      list.push(b);
+    },
+  };
+  const fleet = new Fleet(options);
+  const events: { kind: string; unitId: string; t: number; at: number }[] = [];
+  let sub: MqttClient | undefined;
+  try {
+    sub = await connectAsync(gw.brokerUrl, { clientId: `${prefix}-monitor`, ...gw.monitor });
+    sub.on("message", (topic, payload) => {
+      const t = performance.now();
+      const m = decodeMessage(topic, payload);
+      if (m.kind === "alarm" && m.payload.type === "alarm.raised" && m.payload.tier === "action")
+        events.push({ kind: "alarm", unitId: m.payload.unitId, t, at: m.payload.raisedAt });
+      if (m.kind === "excursion" && m.payload.type === "excursion.opened")
+        events.push({ kind: "excursion", unitId: m.payload.unitId, t, at: m.payload.startedAt });
+    });
+    for (const a of agents) await sub.subscribeAsync(topicFilters.events(a.siteId), { qos: 1 });
+    await fleet.start();
+    while ((await metric(gw.apiUrl, 'coldtrace_ingest_messages_total\\{kind="birth"\\}')) < shape.sites) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const endSim = startAt + (10 + excursions.length + 15) * MIN;
+    const m = await measured(gw.child.pid as number, async () => {
+      fleet.runRealtime({ speed, tickMs: 20 });
+      while (fleet.simNow < endSim) await new Promise((r) => setTimeout(r, 50));
+      await fleet.stop();
+      const sent = fleet.readingsSent;
+      for (;;) {
+        const stored = await metric(gw.apiUrl, "coldtrace_ingest_readings_stored_total");
+        if (stored >= sent) return { sent, stored };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    const alarm: number[] = [];
+    const excursion: number[] = [];
+    for (const e of events) {
+      // The batch that carried the first reading at or after the event time: the trigger.
+      const trigger = (batches.get(e.unitId) ?? []).find((b) => b.lastObservedAt >= e.at);
+      if (!trigger) continue;
+      (e.kind === "alarm" ? alarm : excursion).push(e.t - trigger.publishedAtMs);
+    }
+    await stopGatewayProcess(gw);
+    const db = new DatabaseSync(path.join(gw.dir, "ct.db"), { readOnly: true });
+    const rows = Number((db.prepare("SELECT COUNT(*) AS n FROM readings").get() as { n: number }).n);
+    db.close();
+    return {
+      scenario: name,
+      readings: m.value.sent,
+      stored: m.value.stored,
+      rows,
+      seconds: m.seconds,
+      perSecond: m.value.sent / m.seconds,
+      cpuPercent: m.cpuPercent,
+      rssPeakMb: m.rssPeak / 2 ** 20,
+      rssEndMb: m.rssEnd / 2 ** 20,
+      latency: { alarm, excursion },
+      note: `${shape.sites * shape.units} excursions, ${speed}× simulated time`,
+    };
+  } finally {
+    await sub?.endAsync();
+    await fleet.stop().catch(() => {});
+    await stopGatewayProcess(gw);
+    await rm(gw.dir, { recursive: true, force: true });
+  }
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function render(results: Result[], notes: string[]): string {
+  const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
+  const cpu = os.cpus();
+  const lines = [
+    "## Gateway ingest (bench:ingest)",
+    "",
+    `Machine: ${cpu.length} × ${cpu[0]?.model ?? "cpu"}, ${fmt(os.totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ` +
+      `${new Date().toISOString().slice(0, 10)}, commit ${commit}. The gateway runs as its own process ` +
+      "(`coldtrace-gateway run`); the fleet generator publishes from the bench process on the same two cores.",
+    "",
+    "| Scenario | Readings | Stored rows | Loss | Wall s | Readings/s | Gateway CPU | Gateway RSS peak / end |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of results) {
+    lines.push(
+      `| ${r.scenario} | ${fmt(r.readings)} | ${fmt(r.rows)} | ${fmt(r.readings - r.rows)} | ${fmt(r.seconds, 1)} | ${fmt(r.perSecond)} | ${fmt(r.cpuPercent)} % | ${fmt(r.rssPeakMb)} / ${fmt(r.rssEndMb)} MB |`,
+    );
+  }
+  const lat = results.filter((r) => r.latency);
+  if (lat.length > 0) {
+    lines.push(
+      "",
+      "Latency from publishing the reading that triggers the event (crossing the action limit after its",
+      "delay for `alarm.raised`; leaving the range for `excursion.opened`) to the event arriving at an MQTT",
+      "subscriber (same clock, bench process):",
+      "",
+      "| Scenario | Event | Samples | p50 ms | p99 ms | max ms |",
+      "|---|---|---:|---:|---:|---:|",
+    );
+    for (const r of lat) {
+      for (const [kind, values] of [
+        ["alarm.raised (action)", r.latency?.alarm ?? []],
+        ["excursion.opened", r.latency?.excursion ?? []],
+      ] as const) {
+        lines.push(
+          `| ${r.scenario} | ${kind} | ${values.length} | ${fmt(percentile(values, 50), 1)} | ${fmt(percentile(values, 99), 1)} | ${fmt(Math.max(...values), 1)} |`,
+        );
+      }
+    }
+  }
+  if (notes.length > 0) lines.push("", ...notes);
+  return `${lines.join("\n")}\n`;
+}
+
+function writeSection(section: string): void {
+  const file = path.join(ROOT, "docs/benchmarks.md");
+  const doc = readFileSync(file, "utf8");
+  const heading = "## Gateway ingest (bench:ingest)";
+  const start = doc.indexOf(heading);
+  let next: string;
+  if (start === -1) {
+    next = `${doc.trimEnd()}\n\n${section}`;
+  } else {
+    const after = doc.indexOf("\n## ", start + heading.length);
+    next = doc.slice(0, start) + section + (after === -1 ? "" : `\n${doc.slice(after + 1)}`);
+  }
+  writeFileSync(file, next);
+}
+
+const total = Number(process.env.BENCH_READINGS ?? 1_000_000);
+const only = process.env.BENCH_ONLY;
+const results: Result[] = [];
+const notes: string[] = [];
+const run = async (key: string, f: () => Promise<Result>) => {
+  if (only && !only.split(",").includes(key)) return;
+  process.stderr.write(`bench:ingest ${key}…\n`);
+  const r = await f();
+  process.stderr.write(`${JSON.stringify({ ...r, latency: undefined })}\n`);
+  results.push(r);
+};
+await run("sqlite", () => throughput("embedded aedes + SQLite", { total }));
+const mosq = await probes.mosquitto();
+const influx = await probes.influxd();
+if (mosq.available && influx.available) {
+  await run("influx", () => throughput("Mosquitto + InfluxDB 1.6", { external: true, influx: true, total }));
+} else {
+  notes.push(`Mosquitto + InfluxDB skipped: ${mosq.reason || influx.reason}.`);
+}
+await run("latency", () => latency("embedded aedes + SQLite, paced 5,000 readings/s", 5000));
+const section = render(results, notes);
+process.stdout.write(section);
+if (!process.env.BENCH_NO_DOC && !only) writeSection(section);
