@@ -142,7 +142,7 @@ try {
 const startAt = doc.indexOf(HEADING);
 if (startAt >= 0) {
   const next = doc.indexOf("\n## ", startAt + HEADING.length);
-  doc = `${doc.slice(0, startAt)}${section}${next >= 0 ? doc.slice(next + 1) : ""}`;
+  doc = `${doc.slice(0, startAt)}${section}${next >= 0 ? `\n${doc.slice(next + 1)}` : ""}`;
 } else {
   doc = `${doc.trimEnd()}\n\n${section}`;
 }
