@@ -28,6 +28,8 @@ await build({
     js: 'import { createRequire as __ctRequire } from "node:module"; const require = __ctRequire(import.meta.url);',
   },
   legalComments: "none",
+  minify: true,
+  keepNames: true,
   logLevel: "warning",
 });
 process.stdout.write("edge-agent/build/coldtrace-agent.mjs\n");
