@@ -363,7 +363,12 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         s.client.publish(this.topic("gap"), encodePayload("gap", gap), { qos: 1 }, (err) => {
           if (s.closed) return;
           s.inflight -= 1;
-          if (err) return;
+          if (err) {
+            // Not acknowledged: offer it again on the next drain.
+            s.gapsSent.delete(gap.gapId);
+            s.gapsDirty = true;
+            return;
+          }
           outbox.ackGap(gap.gapId);
           this.queueDrain();
         });

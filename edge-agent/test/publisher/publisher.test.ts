@@ -255,6 +255,42 @@ describe("embedded broker", () => {
     await embedded?.close();
   });
   publisherSuite("the embedded broker", () => embedded?.url ?? "");
+
+  // On the embedded broker only: the shared Mosquitto may hold other gateways' retained states.
+  it("follows the gateway state topic and reports whether a gateway is listening", async () => {
+    const tmp = tempDir();
+    const url = embedded?.url ?? "";
+    const outbox = Outbox.open({ path: join(tmp.dir, "outbox.db"), agentId: "pi-test", maxReadings: 1000 });
+    const sub = await subscribe(url, "ct/v1/#");
+    const publisher = new Publisher({
+      siteId: "store-12",
+      agentId: "pi-test",
+      settings: settings(url),
+      outbox,
+      birth: birthTemplate("pi-test", "store-12"),
+      log,
+    });
+    const topic = "ct/v1/_gateway/gw-1/state";
+    const say = (state: "online" | "offline") =>
+      sub.client.publishAsync(topic, JSON.stringify({ v: 1, gatewayId: "gw-1", state, at: T0 }), {
+        qos: 1,
+        retain: true,
+      });
+    await say("online");
+    const listening = new Promise<boolean>((resolve) => publisher.once("gateway", resolve));
+    expect(publisher.status().gatewayListening).toBeNull();
+    publisher.start();
+    expect(await listening).toBe(true);
+    expect(publisher.status().gatewayListening).toBe(true);
+    const gone = new Promise<boolean>((resolve) => publisher.once("gateway", resolve));
+    await say("offline");
+    expect(await gone).toBe(false);
+    expect(publisher.status().gatewayListening).toBe(false);
+    await publisher.stop();
+    await sub.close();
+    outbox.close();
+    tmp.remove();
+  });
 });
 
 const mosquitto = await requireService("mosquitto");
