@@ -204,27 +204,15 @@ async function run(file: string, io: Io): Promise<number> {
   });
 }
 
-async function commission(command: "scan" | "read", args: string[], io: Io): Promise<number> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(new URL("./commission.ts", import.meta.url).href)) as Record<string, unknown>;
-  } catch {
-    io.err(`coldtrace-agent ${command}: not available in this build (commissioning tools are missing)\n`);
-    return 1;
-  }
-  const fn = mod[command === "scan" ? "scanCommand" : "readCommand"] as
-    | ((args: string[], out: NodeJS.WritableStream) => Promise<number> | number)
-    | undefined;
-  if (!fn) {
-    io.err(`coldtrace-agent ${command}: not available in this build\n`);
-    return 1;
-  }
-  return await fn(args, process.stdout);
+async function commission(command: "scan" | "read", args: string[]): Promise<number> {
+  // Loaded only for these commands: they open serial ports and Modbus clients.
+  const { scanCommand, readCommand } = await import("./commission.ts");
+  return command === "scan" ? scanCommand(args, process.stdout) : readCommand(args, process.stdout);
 }
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === "scan" || command === "read") return commission(command, rest, io);
+  if (command === "scan" || command === "read") return commission(command, rest);
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
     io.out(USAGE);
     return command === undefined ? 2 : 0;

@@ -89,6 +89,14 @@ describe("coldtrace-agent CLI", () => {
     expect(r.stdout).toMatch(/box-7-core\s+box-7\s+FAULT \(4 consecutive\); comm_error 4/);
   });
 
+  it("dispatches scan and read to the commissioning commands", async () => {
+    const scan = await cli("scan");
+    expect(scan.code).toBe(2);
+    expect(scan.stdout + scan.stderr).toContain("usage: coldtrace-agent scan");
+    const read = await cli("read", "--help");
+    expect(read.stdout + read.stderr).toContain("usage: coldtrace-agent read");
+  });
+
   it("rejects unknown commands and options with exit 2", async () => {
     expect((await cli("fly")).code).toBe(2);
     expect((await cli("status", "--bogus")).code).toBe(2);
