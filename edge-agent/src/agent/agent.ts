@@ -122,6 +122,12 @@ export class Agent {
       now: () => this.clock.now(),
     });
     this.outboxRef = outbox;
+    if (outbox.skippedSeqs > 0) {
+      this.log.warn(
+        { skipped: outbox.skippedSeqs, nextSeq: outbox.nextSeq },
+        "unclean stop across a reboot: sequence numbers resume after the durable reservation",
+      );
+    }
     const stats = outbox.stats();
     this.log.info(
       {

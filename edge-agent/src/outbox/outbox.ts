@@ -14,10 +14,20 @@
  * fsyncs on an SD card (https://www.sqlite.org/pragma.html#pragma_synchronous). FULL is
  * available for boxes on reliable storage.
  *
+ * Power loss and sequence numbers: with synchronous=NORMAL the last commits before a power cut
+ * can roll back, counter included, while their readings may already be at the gateway; handing
+ * those numbers out again would make the gateway drop new readings as duplicates. So sequence
+ * numbers are *reserved* in blocks by a FULL-synced write before they are used, and after an
+ * unclean stop across a reboot (the kernel's boot_id changed: the page cache, and with it the
+ * WAL tail, may be gone) numbering resumes after the reservation. The skipped numbers were never
+ * used, and the birth's `nextSeq` announces the jump. A `kill -9` keeps the WAL (same boot), so
+ * numbering simply continues.
+ *
  * Gap records are kept in their own table and are never evicted. A small `status` table holds
  * what the running agent wants `coldtrace-agent status` to see (WAL lets that reader in while
  * the agent writes).
  */
+import { readFileSync } from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ColdtraceError, type GapRecord, type Quality } from "@coldtrace/protocol";
 
@@ -61,6 +71,19 @@ export interface OutboxOptions {
   synchronous?: SynchronousMode;
   /** Event-time source for gap records' `at`; defaults to Date.now. */
   now?: () => number;
+  /** Sequence numbers reserved per FULL-synced write (default 10,000). */
+  seqReserveBlock?: number;
+  /** Identity of the current boot; defaults to /proc/sys/kernel/random/boot_id. Tests inject it. */
+  bootId?: string;
+}
+
+function currentBootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    // Unknown: treat every unclean stop as a possible power loss.
+    return `unknown-${process.pid}-${Date.now()}`;
+  }
 }
 
 export interface AppendResult {
@@ -81,7 +104,9 @@ CREATE TABLE IF NOT EXISTS readings (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS gaps (gap_id TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT;
-INSERT OR IGNORE INTO meta (key, value) VALUES ('nextSeq', 1), ('evictedTotal', 0), ('gapCounter', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('nextSeq', 1), ('evictedTotal', 0), ('gapCounter', 0),
+  ('seqReservedTo', 0), ('cleanShutdown', 1);
+CREATE TABLE IF NOT EXISTS boot (id INTEGER PRIMARY KEY CHECK (id = 1), boot_id TEXT NOT NULL) STRICT;
 `;
 
 /**
@@ -110,6 +135,11 @@ export class Outbox {
   private readonly evictChunk: number;
   private readonly now: () => number;
   private depth: number;
+  private readonly synchronous: SynchronousMode;
+  private readonly reserveBlock: number;
+  private reservedTo = 0;
+  /** Sequence numbers skipped at open after an unclean stop across a reboot (0 if none). */
+  readonly skippedSeqs: number = 0;
   private readonly stmts: {
     getMeta: StatementSync;
     setMeta: StatementSync;
@@ -167,6 +197,39 @@ export class Outbox {
       ),
     };
     this.depth = Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
+    this.synchronous = opts.synchronous ?? "NORMAL";
+    this.reserveBlock = Math.max(1, opts.seqReserveBlock ?? 10_000);
+    const bootId = opts.bootId ?? currentBootId();
+    const lastBoot = (
+      db.prepare("SELECT boot_id FROM boot WHERE id = 1").get() as { boot_id: string } | undefined
+    )?.boot_id;
+    const clean = this.meta("cleanShutdown") === 1;
+    const nextSeq = this.meta("nextSeq");
+    const reservedTo = this.meta("seqReservedTo");
+    let resumeAt = nextSeq;
+    if (!clean && lastBoot !== undefined && lastBoot !== bootId && reservedTo >= nextSeq) {
+      resumeAt = reservedTo + 1;
+      this.skippedSeqs = resumeAt - nextSeq;
+    }
+    this.durably(() => {
+      this.stmts.setMeta.run(resumeAt, "nextSeq");
+      this.stmts.setMeta.run(0, "cleanShutdown");
+      this.stmts.setMeta.run(resumeAt - 1 + this.reserveBlock, "seqReservedTo");
+      db.prepare(
+        "INSERT INTO boot (id, boot_id) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id",
+      ).run(bootId);
+    });
+    this.reservedTo = resumeAt - 1 + this.reserveBlock;
+  }
+
+  /** A transaction fsynced before it returns, whatever the configured synchronous mode. */
+  private durably(fn: () => void): void {
+    this.db.exec("PRAGMA synchronous = FULL");
+    try {
+      this.transaction(fn);
+    } finally {
+      this.db.exec(`PRAGMA synchronous = ${this.synchronous}`);
+    }
   }
 
   /** Open (or create) the outbox file. Throws CT_OUTBOX_IO naming the file when it cannot. */
@@ -222,6 +285,13 @@ export class Outbox {
    */
   append(readings: readonly NewReading[]): AppendResult {
     if (readings.length === 0) return { readings: [], gaps: [] };
+    const last = this.meta("nextSeq") + readings.length - 1;
+    if (last > this.reservedTo) {
+      // Reserve durably before any number beyond the reservation can leave the box.
+      const reservedTo = last + this.reserveBlock;
+      this.durably(() => this.stmts.setMeta.run(reservedTo, "seqReservedTo"));
+      this.reservedTo = reservedTo;
+    }
     return this.transaction(() => {
       let seq = this.meta("nextSeq");
       const stored: StoredReading[] = [];
@@ -330,8 +400,14 @@ export class Outbox {
     });
   }
 
+  /** Orderly close: marks the shutdown clean (fsynced), so the next open continues numbering. */
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    if (!this.db.isOpen) return;
+    try {
+      this.durably(() => this.stmts.setMeta.run(1, "cleanShutdown"));
+    } finally {
+      this.db.close();
+    }
   }
 }
 

@@ -35,6 +35,44 @@ describe("Outbox", () => {
     b.close();
   });
 
+  describe("sequence numbers after an unclean stop", () => {
+    const openOn = (bootId: string) =>
+      Outbox.open({ path, agentId: "pi-1", maxReadings: 1000, seqReserveBlock: 100, bootId, now: () => T0 });
+
+    it("continue after a crash within the same boot (kill -9 keeps the WAL)", () => {
+      const a = openOn("boot-1");
+      a.append([reading(0), reading(1)]);
+      // No close(): the process died. A new process opens the file in the same boot.
+      const b = openOn("boot-1");
+      expect(b.skippedSeqs).toBe(0);
+      expect(b.append([reading(2)]).readings[0]?.seq).toBe(3);
+      b.close();
+      a.close();
+    });
+
+    it("resume after the durable reservation when the box rebooted (power loss may have lost the WAL tail)", () => {
+      const a = openOn("boot-1");
+      a.append(Array.from({ length: 150 }, (_, i) => reading(i)));
+      // Numbers up to 150 + 100 are reserved durably; the power cut could roll nextSeq back.
+      const b = openOn("boot-2");
+      expect(b.skippedSeqs).toBeGreaterThan(0);
+      const first = b.append([reading(200)]).readings[0]?.seq ?? 0;
+      expect(first).toBe(251);
+      b.close();
+      a.close();
+    });
+
+    it("continue without a skip after a clean close, even across a reboot", () => {
+      const a = openOn("boot-1");
+      a.append([reading(0)]);
+      a.close();
+      const b = openOn("boot-2");
+      expect(b.skippedSeqs).toBe(0);
+      expect(b.append([reading(1)]).readings[0]?.seq).toBe(2);
+      b.close();
+    });
+  });
+
   it("keeps rows until they are acked, and returns them oldest first", () => {
     const box = open();
     box.append([reading(0), reading(1), reading(2)]);
