@@ -114,9 +114,10 @@ async function startGatewayProcess(opts: {
   };
   const file = path.join(dir, "gateway.yaml");
   await writeFile(file, stringify(config));
+  const prof = process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, "gateway/src/cli/main.ts"), "run", "--config", file],
+    [...prof, path.join(ROOT, "gateway/src/cli/main.ts"), "run", "--config", file],
     {
       stdio: ["ignore", "ignore", "inherit"],
     },
@@ -163,6 +164,7 @@ async function measured<T>(
   work: () => Promise<T>,
 ): Promise<{ value: T; seconds: number; cpuPercent: number; rssPeak: number; rssEnd: number }> {
   const s0 = stat(pid);
+  const self0 = process.cpuUsage();
   let rssPeak = s0.rssBytes;
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, stat(pid).rssBytes);
@@ -173,6 +175,10 @@ async function measured<T>(
     const seconds = (performance.now() - t0) / 1000;
     const s1 = stat(pid);
     rssPeak = Math.max(rssPeak, s1.rssBytes);
+    const self = process.cpuUsage(self0);
+    process.stderr.write(
+      `  fleet (bench process) CPU ${(((self.user + self.system) / 1e6 / seconds) * 100).toFixed(0)} %\n`,
+    );
     return {
       value,
       seconds,
@@ -228,7 +234,7 @@ async function throughput(
         const p = fleet.advanceTo(Math.min(fleet.simNow + stepMs, endSim));
         inflight.add(p);
         void p.finally(() => inflight.delete(p));
-        if (inflight.size >= 3) await Promise.race(inflight);
+        if (inflight.size >= Number(process.env.BENCH_INFLIGHT ?? 4)) await Promise.race(inflight);
       }
       await Promise.all(inflight);
       const sent = fleet.readingsSent;
@@ -314,8 +320,8 @@ async function latency(name: string, rate: number): Promise<Result> {
     excursions,
     credentials: (a) => ({ username: a.agentId, password: gw.agentPassword.get(a.agentId) as string }),
     onBatch: (b) => {
-      let list = batches.get(b.unitId);
-      if (!list) batches.set(b.unitId, (list = []));
+      const list = batches.get(b.unitId) ?? [];
+      if (list.length === 0) batches.set(b.unitId, list);
       list.push(b);
     },
   };

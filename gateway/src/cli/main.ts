@@ -6,7 +6,8 @@
  *   coldtrace-gateway check [--config …]                       validate the configuration
  *   coldtrace-gateway credentials add --agent <id> --site <site> [--config …]
  *   coldtrace-gateway credentials add --service <name> --role planner|erp|monitor [--site <site>]…
- *   coldtrace-gateway credentials list | remove <username>
+ *   coldtrace-gateway credentials list | remove <username> | mosquitto-acl
+ *   (add takes --secret <s> to set a known secret, e.g. for the demo; default: generated)
  *   coldtrace-gateway tokens create --name <name>              prints a token and its config line
  *
  * Bad configuration prints every problem, without a stack trace, and exits 2.
@@ -16,6 +17,7 @@ import { parseArgs } from "node:util";
 import { isColdtraceError } from "@coldtrace/protocol";
 import pino from "pino";
 import { generateToken } from "../api/auth.ts";
+import { mosquittoAcl } from "../broker/acl.ts";
 import { CredentialStore, type Role } from "../broker/credentials.ts";
 import { loadGatewayConfig, parseGatewayConfig } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
@@ -24,9 +26,10 @@ import { startGateway } from "../runtime/gateway.ts";
 const USAGE = `usage:
   coldtrace-gateway run [--config file]
   coldtrace-gateway check [--config file]
-  coldtrace-gateway credentials add --agent <id> --site <site> [--config file]
+  coldtrace-gateway credentials add --agent <id> --site <site> [--secret <s>] [--config file]
   coldtrace-gateway credentials add --service <name> --role planner|erp|monitor [--site <site>]... [--config file]
   coldtrace-gateway credentials list [--config file]
+  coldtrace-gateway credentials mosquitto-acl [--name <gateway username>] [--config file]
   coldtrace-gateway credentials remove <username> [--config file]
   coldtrace-gateway tokens create --name <name>
 `;
@@ -58,6 +61,7 @@ async function run(argv: string[]): Promise<void> {
       role: { type: "string" },
       site: { type: "string", multiple: true },
       name: { type: "string" },
+      secret: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -84,6 +88,10 @@ async function run(argv: string[]): Promise<void> {
       const cfg = config(values.config);
       const file = cfg.broker.credentialsFile;
       const store = await CredentialStore.load(file);
+      if (sub === "mosquitto-acl") {
+        process.stdout.write(mosquittoAcl(store.list(), values.name ?? "coldtrace-gateway"));
+        return;
+      }
       if (sub === "list") {
         for (const c of store.list()) out(`${c.username}\t${c.role}\t${c.siteIds.join(",")}`);
         return;
