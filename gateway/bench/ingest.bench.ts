@@ -151,6 +151,23 @@ async function stopGatewayProcess(gw: GatewayProcess): Promise<void> {
   }
 }
 
+/** Wait until the gateway stored `sent` readings; give up after 15 s without progress (loss). */
+async function waitStored(apiUrl: string, sent: number): Promise<{ sent: number; stored: number }> {
+  let last = -1;
+  let since = performance.now();
+  for (;;) {
+    const stored = await metric(apiUrl, "coldtrace_ingest_readings_stored_total");
+    if (stored >= sent) return { sent, stored };
+    if (stored !== last) {
+      last = stored;
+      since = performance.now();
+    } else if (performance.now() - since > 15_000) {
+      return { sent, stored };
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function fleetAgents(prefix: string, sites: number) {
   return Array.from({ length: sites }, (_, i) => ({
     agentId: `${prefix}-${i + 1}-pi`,
@@ -230,19 +247,27 @@ async function throughput(
       const endSim =
         fleet.options.startAt +
         Math.ceil(opts.total / (shape.sites * shape.units * shape.probes)) * intervalMs;
+      // End-to-end flow control, as a live fleet has: at most WINDOW readings published but not
+      // yet stored. Mosquitto queues at most max_queued_messages (default 1000) per subscriber
+      // and then drops QoS 1 messages; 200k readings are 400 messages of 500.
+      const window = Number(process.env.BENCH_WINDOW ?? 200_000);
+      let launched = 0;
+      let stored = 0;
       while (fleet.simNow < endSim) {
-        const p = fleet.advanceTo(Math.min(fleet.simNow + stepMs, endSim));
+        const from = fleet.simNow;
+        const to = Math.min(from + stepMs, endSim);
+        const p = fleet.advanceTo(to);
+        launched += Math.round((to - from) / intervalMs) * shape.sites * shape.units * shape.probes;
         inflight.add(p);
         void p.finally(() => inflight.delete(p));
         if (inflight.size >= Number(process.env.BENCH_INFLIGHT ?? 4)) await Promise.race(inflight);
+        while (launched - stored > window) {
+          stored = await metric(gw.apiUrl, "coldtrace_ingest_readings_stored_total");
+          if (launched - stored > window) await new Promise((r) => setTimeout(r, 10));
+        }
       }
       await Promise.all(inflight);
-      const sent = fleet.readingsSent;
-      for (;;) {
-        const stored = await metric(gw.apiUrl, "coldtrace_ingest_readings_stored_total");
-        if (stored >= sent) return { sent, stored };
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      return waitStored(gw.apiUrl, fleet.readingsSent);
     });
     await fleet.stop();
     await stopGatewayProcess(gw);
@@ -348,12 +373,7 @@ async function latency(name: string, rate: number): Promise<Result> {
       fleet.runRealtime({ speed, tickMs: 20 });
       while (fleet.simNow < endSim) await new Promise((r) => setTimeout(r, 50));
       await fleet.stop();
-      const sent = fleet.readingsSent;
-      for (;;) {
-        const stored = await metric(gw.apiUrl, "coldtrace_ingest_readings_stored_total");
-        if (stored >= sent) return { sent, stored };
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      return waitStored(gw.apiUrl, fleet.readingsSent);
     });
     const alarm: number[] = [];
     const excursion: number[] = [];

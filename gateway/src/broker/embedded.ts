@@ -138,7 +138,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
   });
 
-  const tcp = createServer(aedes.handle);
+  // TCP_NODELAY: small MQTT packets (PUBACKs, events) must not wait for Nagle's algorithm to
+  // meet the peer's delayed ACK (~40 ms per exchange on Linux).
+  const tcp = createServer({ noDelay: true }, aedes.handle);
   let port: number;
   try {
     port = await listen(tcp, opts.host, opts.port, "broker.port");
@@ -151,7 +153,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   if (opts.tls) {
     try {
       const [cert, key] = await Promise.all([readFile(opts.tls.certFile), readFile(opts.tls.keyFile)]);
-      tls = createTlsServer({ cert, key }, aedes.handle);
+      tls = createTlsServer({ cert, key, noDelay: true }, aedes.handle);
       tlsPort = await listen(tls, opts.host, opts.tls.port, "broker.tls.port");
     } catch (err) {
       await closeServer(tcp);

@@ -102,8 +102,11 @@ export const storageSchema = z
 
 export const ingestSchema = z
   .object({
-    /** Coalesce telemetry for at most this long before one store append. */
-    batchMaxDelayMs: z.number().int().min(0).max(1000).default(5),
+    /**
+     * Extra wait to coalesce telemetry when ingest is idle. 0: group commit only (messages that
+     * arrive while a batch is being stored form the next batch), the lowest latency.
+     */
+    batchMaxDelayMs: z.number().int().min(0).max(1000).default(0),
     /** …or until this many readings are waiting. */
     batchMaxReadings: z.number().int().min(1).default(5000),
     /** Above this many readings waiting, the gateway stops reading from the broker until it catches up. */

@@ -195,23 +195,32 @@ export class Ingest {
     this.#schedule();
   }
 
+  /**
+   * Group commit: while a drain runs, arriving telemetry merges into the queued batch, so load
+   * makes batches bigger without adding latency when idle. `batchMaxDelayMs` > 0 adds a wait
+   * to coalesce more when idle; 0 starts on the next turn of the event loop (setImmediate), after
+   * the rest of the current socket read has been parsed.
+   */
   #schedule(): void {
-    if (this.#running || this.#closed) return;
-    if (this.#pendingReadings >= this.#d.options.batchMaxReadings || this.#d.options.batchMaxDelayMs === 0) {
-      if (this.#timer) clearTimeout(this.#timer);
+    if (this.#running || this.#closed || this.#timer) return;
+    const start = () => {
       this.#timer = undefined;
+      if (!this.#running) this.#running = this.#drain();
+    };
+    if (this.#pendingReadings >= this.#d.options.batchMaxReadings) {
       this.#running = this.#drain();
       return;
     }
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      if (!this.#running) this.#running = this.#drain();
-    }, this.#d.options.batchMaxDelayMs);
+    const delay = this.#d.options.batchMaxDelayMs;
+    this.#timer = delay === 0 ? (setImmediate(start) as unknown as NodeJS.Timeout) : setTimeout(start, delay);
   }
 
   /** Process everything queued now. */
   async flush(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      clearImmediate(this.#timer as unknown as NodeJS.Immediate);
+    }
     this.#timer = undefined;
     if (this.#running) await this.#running;
     if (this.#queue.length > 0) {

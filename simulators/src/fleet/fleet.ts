@@ -164,6 +164,8 @@ export class Fleet {
         reject(err);
       });
     });
+    // TCP_NODELAY, as the latency of one small batch is what the bench measures.
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     a.client = client;
     const probes = a.unitIds.flatMap((unitId) =>
       this.probeIds(unitId).map((probeId) => ({
