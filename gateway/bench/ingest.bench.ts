@@ -370,7 +370,7 @@ async function latency(name: string, rate: number): Promise<Result> {
     }
     const endSim = startAt + (10 + excursions.length + 15) * MIN;
     const m = await measured(gw.child.pid as number, async () => {
-      fleet.runRealtime({ speed, tickMs: 20 });
+      fleet.runRealtime({ speed, tickMs: Number(process.env.BENCH_TICK_MS ?? 5) });
       while (fleet.simNow < endSim) await new Promise((r) => setTimeout(r, 50));
       await fleet.stop();
       return waitStored(gw.apiUrl, fleet.readingsSent);
@@ -452,9 +452,50 @@ function render(results: Result[], notes: string[]): string {
       }
     }
   }
+  const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
+  const sqlite = results.find((r) => r.scenario.startsWith("embedded aedes + SQLite") && !r.latency);
+  const influx = results.find((r) => r.scenario.startsWith("Mosquitto"));
+  const paced = results.find((r) => r.latency);
+  lines.push("", "Targets on this machine:");
+  if (sqlite)
+    lines.push(
+      `- ≥ 100,000 readings/s embedded + SQLite: ${fmt(sqlite.perSecond)} — ${verdict(sqlite.perSecond >= 100_000)}.`,
+    );
+  if (influx)
+    lines.push(
+      `- ≥ 50,000 readings/s Mosquitto + InfluxDB: ${fmt(influx.perSecond)} — ${verdict(influx.perSecond >= 50_000)}.`,
+    );
+  if (paced?.latency) {
+    const p99 = Math.max(percentile(paced.latency.alarm, 99), percentile(paced.latency.excursion, 99));
+    lines.push(`- p99 ≤ 10 ms at 5,000 readings/s: ${fmt(p99, 1)} ms — ${verdict(p99 <= 10)}.`);
+  }
+  lines.push(
+    "",
+    "Zero loss is checked by counting rows after the gateway stopped (SQLite `COUNT(*)`, InfluxDB",
+    "`COUNT(seq)`). The throughput runs use end-to-end flow control (at most 200,000 readings",
+    "published but not yet stored, what a fleet's outboxes give in practice): without it, a",
+    "subscriber that falls behind on Mosquitto loses QoS 1 messages once `max_queued_messages`",
+    "(default 1000) is reached. The latency run publishes every 5 ms of wall time (agents are not",
+    "synchronised), one excursion per unit.",
+  );
+  lines.push("", ...ANALYSIS);
   if (notes.length > 0) lines.push("", ...notes);
   return `${lines.join("\n")}\n`;
 }
+
+/** Interpretation of the last committed figures; update it with them. */
+const ANALYSIS = [
+  "Honest reading: figures vary a lot between runs on this shared machine (other engineers'",
+  "tests run on the same two cores): embedded + SQLite gave 77,000\u2013113,000 readings/s and",
+  "Mosquitto + InfluxDB 55,000\u201369,000 over three runs the same afternoon; the table is the last run.",
+  "The latency target is not met. With a handful of units the same path takes 4\u201310 ms; at 5,000",
+  "readings/s p50 is 13\u201318 ms and p99 38\u2013138 ms across runs. The gateway runs the embedded broker,",
+  "contract validation (zod), the SQLite append, the engine and the alarm/excursion upserts on one",
+  "thread, and stores the event before publishing it, so a triggering message waits behind the",
+  "messages in front of it; the tail is GC pauses and the neighbours' CPU. Next steps if the target",
+  "stands: validate in a worker thread, publish before the record upsert (the lots outbox makes that",
+  "safe), and measure on an unshared machine.",
+];
 
 function writeSection(section: string): void {
   const file = path.join(ROOT, "docs/benchmarks.md");
