@@ -1,0 +1,131 @@
+/**
+ * Ingest without a broker, at its seams: a ReadingStore held on a gate shows the bounded queue
+ * (the MQTT client is not released above maxPendingReadings), and a gap record reaches the
+ * RecordStore, the listeners and the engine.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { encodePayload, formatTopic } from "@coldtrace/protocol";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Ingest } from "../../src/ingest/ingest.ts";
+import { IngestMetrics } from "../../src/ingest/metrics.ts";
+import type { EventSink } from "../../src/ingest/ports.ts";
+import { type OpenStorage, openStorage } from "../../src/runtime/storage.ts";
+import type { GapRecordRow, ReadingStore } from "../../src/storage/types.ts";
+import { thresholdEngine } from "./harness.ts";
+
+const T0 = 1_764_057_600_000;
+const topic = formatTopic({ kind: "telemetry", siteId: "s1", agentId: "pi-1", unitId: "u1" });
+
+function batch(from: number, n: number): Buffer {
+  return encodePayload("telemetry", {
+    v: 1,
+    agentId: "pi-1",
+    unitId: "u1",
+    sessionId: "s-1",
+    sentAt: T0,
+    readings: Array.from({ length: n }, (_, i) => ({
+      seq: from + i,
+      probeId: "p1",
+      observedAt: T0 + (from + i) * 1000,
+      tempC: 5,
+      quality: "ok" as const,
+    })),
+  });
+}
+
+describe("ingest at its seams", () => {
+  let dir: string;
+  let storage: OpenStorage;
+  const sink: EventSink = { publish: async () => {} };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "ct-bp-"));
+    storage = await openStorage({
+      records: { backend: "sqlite", path: path.join(dir, "ct.db") },
+      readings: { backend: "sqlite" },
+    });
+  });
+  afterAll(async () => {
+    await storage?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("holds the MQTT client while more than maxPendingReadings wait, and releases it after", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const slow: ReadingStore = {
+      ...storage.readings,
+      append: async (readings) => {
+        await gate;
+        return storage.readings.append(readings);
+      },
+    };
+    const metrics = new IngestMetrics();
+    const ingest = new Ingest({
+      readings: slow,
+      records: storage.records,
+      engine: thresholdEngine(),
+      sink,
+      metrics,
+      log: pino({ level: "silent" }),
+      options: { batchMaxDelayMs: 0, batchMaxReadings: 1000, maxPendingReadings: 250 },
+    });
+    const released: number[] = [];
+    for (let k = 0; k < 5; k++) ingest.handleMessage(topic, batch(1 + k * 100, 100), () => released.push(k));
+    // 100 and 200 pending: released at once; from 300 on, held.
+    expect(released).toEqual([0, 1]);
+    expect(ingest.pendingReadings).toBe(500);
+    open();
+    await ingest.idle();
+    await ingest.flush();
+    expect(released).toEqual([0, 1, 2, 3, 4]);
+    expect(metrics.readingsStored).toBe(500);
+    expect(ingest.pendingReadings).toBe(0);
+  });
+
+  it("stores a gap record, tells the listeners and the engine", async () => {
+    const gaps: GapRecordRow[] = [];
+    const engine = thresholdEngine();
+    const evicted: GapRecordRow[] = [];
+    engine.reportEvictedRange = (g) => {
+      evicted.push(g);
+      return [];
+    };
+    const ingest = new Ingest({
+      readings: storage.readings,
+      records: storage.records,
+      engine,
+      sink,
+      metrics: new IngestMetrics(),
+      log: pino({ level: "silent" }),
+      options: { batchMaxDelayMs: 0, batchMaxReadings: 1000, maxPendingReadings: 1000 },
+      listeners: { onGap: (g) => void gaps.push(g) },
+    });
+    ingest.accept(
+      formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-1" }),
+      encodePayload("gap", {
+        v: 1,
+        agentId: "pi-1",
+        gapId: "gap-1",
+        reason: "outbox_evicted",
+        unitIds: ["u1"],
+        probeIds: ["p1"],
+        fromObservedAt: T0,
+        toObservedAt: T0 + 3_600_000,
+        fromSeq: 1,
+        toSeq: 360,
+        droppedCount: 360,
+        at: T0 + 7_200_000,
+      }),
+    );
+    await ingest.flush();
+    expect(gaps).toMatchObject([{ gapId: "gap-1", siteId: "s1", droppedCount: 360 }]);
+    expect(evicted).toMatchObject([{ gapId: "gap-1", unitIds: ["u1"] }]);
+    expect(await storage.records.listGaps({ siteId: "s1" })).toMatchObject([{ gapId: "gap-1", toSeq: 360 }]);
+  });
+});
