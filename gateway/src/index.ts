@@ -23,5 +23,10 @@ export type {
   UnitRegistration,
 } from "./ingest/ports.ts";
 export { createEngine } from "./runtime/engine.ts";
-export { type GatewayRuntime, type StartGatewayOptions, startGateway } from "./runtime/gateway.ts";
+export {
+  type GatewayExtension,
+  type GatewayRuntime,
+  type StartGatewayOptions,
+  startGateway,
+} from "./runtime/gateway.ts";
 export { type OpenStorage, openStorage } from "./runtime/storage.ts";

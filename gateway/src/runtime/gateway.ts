@@ -28,6 +28,17 @@ import { createEngine } from "./engine.ts";
 import type { OpenStorage } from "./storage.ts";
 import { openStorage } from "./storage.ts";
 
+/** What another module (lots) adds to the gateway once storage is open. */
+export interface GatewayExtension {
+  listeners?: IngestDeps["listeners"];
+  /** Wrap the MQTT event sink, e.g. with a transactional outbox. */
+  wrapSink?: (sink: EventSink) => EventSink;
+  /** fastify plugins registered under /api/v1 with token authentication. */
+  apiPlugins?: readonly FastifyPluginAsync[];
+  /** Called on stop, before storage closes. */
+  stop?: () => Promise<void>;
+}
+
 export interface StartGatewayOptions {
   config: GatewayConfig;
   log: Logger;
@@ -41,6 +52,15 @@ export interface StartGatewayOptions {
   listeners?: IngestDeps["listeners"];
   wrapSink?: (sink: EventSink) => EventSink;
   apiPlugins?: readonly FastifyPluginAsync[];
+  /**
+   * Modules that need the open storage (the lots module shares the records database):
+   * called once storage is open, before the broker and ingest start.
+   */
+  extensions?: readonly ((ctx: {
+    config: GatewayConfig;
+    storage: OpenStorage;
+    log: Logger;
+  }) => GatewayExtension | Promise<GatewayExtension>)[];
 }
 
 export interface GatewayRuntime {
@@ -72,6 +92,20 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
     const storage = opts.storage ?? (await openStorage(config.storage));
     if (!opts.storage) cleanups.push(() => storage.close());
     const engine = opts.engine ?? createEngine(config, opts.now);
+    const extensions: GatewayExtension[] = [];
+    for (const make of opts.extensions ?? []) {
+      const ext = await make({ config, storage, log });
+      extensions.push(ext);
+      if (ext.stop) {
+        const stopExt = ext.stop;
+        cleanups.push(() => stopExt());
+      }
+    }
+    const listeners = mergeListeners([opts.listeners, ...extensions.map((e) => e.listeners)]);
+    const wrappers = [opts.wrapSink, ...extensions.map((e) => e.wrapSink)].filter(
+      (w): w is (sink: EventSink) => EventSink => w !== undefined,
+    );
+    const apiPlugins = [...(opts.apiPlugins ?? []), ...extensions.flatMap((e) => e.apiPlugins ?? [])];
 
     let broker: EmbeddedBroker | undefined;
     let brokerUrl: string;
@@ -105,7 +139,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
         return connection.sink.publish(kind, topic, payload);
       },
     };
-    const sink = opts.wrapSink ? opts.wrapSink(mqttSink) : mqttSink;
+    const sink = wrappers.reduce<EventSink>((inner, wrap) => wrap(inner), mqttSink);
     const profiles = config.profiles;
     const ingest = new Ingest({
       readings: storage.readings,
@@ -117,7 +151,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       options: config.ingest,
       ...(opts.now ? { now: opts.now } : {}),
       profileFor: (u) => profiles.byUnit[u.unitId] ?? profiles.byKind[u.kind],
-      ...(opts.listeners ? { listeners: opts.listeners } : {}),
+      listeners,
     });
     await ingest.start();
     connection = await connectGateway({
@@ -159,7 +193,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
             coldtrace_broker_connected_clients: broker?.aedes.connectedClients ?? 0,
           }),
         log,
-        ...(opts.apiPlugins ? { plugins: opts.apiPlugins } : {}),
+        plugins: apiPlugins,
       });
       const a = api;
       cleanups.push(() => a.close());
@@ -183,4 +217,22 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
     await cleanup();
     throw err;
   }
+}
+
+/** Call every module's listener in turn (ordered as given). */
+function mergeListeners(
+  all: readonly (IngestDeps["listeners"] | undefined)[],
+): NonNullable<IngestDeps["listeners"]> {
+  const list = all.filter((l): l is NonNullable<IngestDeps["listeners"]> => l !== undefined);
+  return {
+    async onEngineOutputs(outputs) {
+      for (const l of list) await l.onEngineOutputs?.(outputs);
+    },
+    async onGap(gap) {
+      for (const l of list) await l.onGap?.(gap);
+    },
+    async onMovement(movement) {
+      for (const l of list) await l.onMovement?.(movement);
+    },
+  };
 }

@@ -12,7 +12,7 @@ import { CredentialStore } from "../../src/broker/credentials.ts";
 import { parseGatewayConfig } from "../../src/config/load.ts";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import type { EngineOutput, EnginePort, UnitRegistration } from "../../src/ingest/ports.ts";
-import { type GatewayRuntime, startGateway } from "../../src/runtime/gateway.ts";
+import { type GatewayRuntime, type StartGatewayOptions, startGateway } from "../../src/runtime/gateway.ts";
 import { openStorage } from "../../src/runtime/storage.ts";
 import type { StoredReading } from "../../src/storage/types.ts";
 
@@ -109,7 +109,12 @@ export function thresholdEngine(): EnginePort & {
 }
 
 export async function startHarness(
-  opts: { agents?: [string, string][]; engine?: EnginePort; config?: GatewayConfigInput } = {},
+  opts: {
+    agents?: [string, string][];
+    engine?: EnginePort;
+    config?: GatewayConfigInput;
+    extensions?: StartGatewayOptions["extensions"];
+  } = {},
 ): Promise<Harness> {
   const dir = await mkdtemp(path.join(tmpdir(), "ct-gw-"));
   const logs: LogLine[] = [];
@@ -148,6 +153,7 @@ export async function startHarness(
     storage,
     credentials,
     ...(opts.engine ? { engine: opts.engine } : {}),
+    ...(opts.extensions ? { extensions: opts.extensions } : {}),
   });
   const clients: MqttClient[] = [];
   return {
