@@ -34,9 +34,21 @@ export const schemaFor = {
 type Payloads = { [K in TopicKind]: z.output<(typeof schemaFor)[K]> };
 type PayloadInputs = { [K in TopicKind]: z.input<(typeof schemaFor)[K]> };
 
+/**
+ * The parsed topic of one kind. Some Topic variants share a shape across several kinds
+ * (`kind: "birth" | "agentState" | …`), which `Extract<Topic, { kind: K }>` would miss.
+ */
+export type TopicOf<K extends TopicKind> = Topic extends infer T
+  ? T extends { kind: infer TK }
+    ? K extends TK
+      ? Omit<T, "kind"> & { kind: K }
+      : never
+    : never
+  : never;
+
 /** A decoded message: the parsed topic and its validated payload, discriminated by `kind`. */
 export type Message = {
-  [K in TopicKind]: { kind: K; topic: Extract<Topic, { kind: K }>; payload: Payloads[K] };
+  [K in TopicKind]: { kind: K; topic: TopicOf<K>; payload: Payloads[K] };
 }[TopicKind];
 
 export interface WireIssue {

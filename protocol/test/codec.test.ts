@@ -184,3 +184,13 @@ describe("fuzz: bad payloads only ever throw the contract's validation error", (
     expect(Object.keys(schemaFor).sort()).toEqual([...kinds].sort());
   });
 });
+
+describe("Message type", () => {
+  it("narrows the topic by kind, including kinds that share a topic shape", () => {
+    const msg = decodeMessage(samples.birth.topic, JSON.stringify(samples.birth.payload));
+    if (msg.kind !== "birth") throw new Error(`expected birth, got ${msg.kind}`);
+    // Type-level: this line only compiles while TopicOf<"birth"> keeps siteId and agentId.
+    const where: { siteId: string; agentId: string } = msg.topic;
+    expect(where).toEqual({ kind: "birth", siteId: "store-12", agentId: "pi-fridge-3" });
+  });
+});

@@ -175,15 +175,13 @@ export class Ingest {
         break;
       }
       case "birth":
+        this.#queue.push({ kind: "birth", siteId: msg.topic.siteId, payload: msg.payload });
+        break;
       case "agentState":
+        this.#queue.push({ kind: "agentState", siteId: msg.topic.siteId, payload: msg.payload });
+        break;
       case "gap":
-        // protocol's Message type narrows these topics to `never` (Extract over a union kind),
-        // so read the site from the parsed topic through a plain shape.
-        this.#queue.push({
-          kind: msg.kind,
-          siteId: (msg.topic as unknown as { siteId: string }).siteId,
-          payload: msg.payload,
-        } as Work);
+        this.#queue.push({ kind: "gap", siteId: msg.topic.siteId, payload: msg.payload });
         break;
       case "movement":
         this.#queue.push({ kind: "movement", payload: msg.payload });
