@@ -5,12 +5,15 @@
  *   coldtrace-sim rtu   --port /dev/pts/5 [--baud 9600] [--parity none] [--turnaround 5] --scenario file.yaml
  *   coldtrace-sim tcp   [--listen 1502] [--host 0.0.0.0] --scenario file.yaml
  *   coldtrace-sim ascii --port /dev/pts/7 [--baud 9600] --scenario file.yaml
+ *   coldtrace-sim fleet --url mqtt://127.0.0.1:1883 [--sites 3 --units 4 --probes 2 --speed 60 …]
+ *   coldtrace-sim planner [--url …] [--site …] [--username … --password …]
  *
  * Make a PTY pair first: socat -d -d pty,raw,echo=0,link=/tmp/agent pty,raw,echo=0,link=/tmp/sim
  * then point the agent at /tmp/agent and the simulator at /tmp/sim.
  */
 import { parseArgs } from "node:util";
 import { isColdtraceError } from "@coldtrace/protocol";
+import { fleetCommand } from "../fleet/index.ts";
 import { startAsciiProbe } from "../probes/ascii.ts";
 import { startRtuSlave } from "../probes/rtu.ts";
 import { loadScenario, type Scenario, scenarioSchema } from "../probes/scenario.ts";
@@ -20,6 +23,8 @@ const usage = `usage:
   coldtrace-sim rtu   --port <tty> [--baud 9600] [--parity none|even|odd] [--turnaround <ms>] [--scenario <file.yaml>]
   coldtrace-sim tcp   [--listen 1502] [--host 127.0.0.1] [--turnaround <ms>] [--scenario <file.yaml>]
   coldtrace-sim ascii --port <tty> [--baud 9600] [--interval <ms>] [--scenario <file.yaml>]
+  coldtrace-sim fleet --url <mqtt url> [--sites 3] [--units 4] [--probes 2] [--speed 60] (--help for more)
+  coldtrace-sim planner [--url <mqtt url>] [--site <id>] [--username <u> --password <p>]
 Scenarios: simulators/scenarios/*.yaml (see docs/technician/simulators.md).`;
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +33,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [mode, ...rest] = argv;
+  if (mode === "fleet") return fleetCommand(rest);
+  if (mode === "planner") {
+    process.argv.splice(2, 1); // the planner reads its options from process.argv
+    await import("../planner/main.ts");
+    return new Promise<number>(() => {}); // runs until SIGINT/SIGTERM; main.ts exits itself
+  }
   const { values } = parseArgs({
     args: rest,
     options: {

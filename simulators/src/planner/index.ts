@@ -45,6 +45,9 @@ export interface PlannerOptions {
   /** Narrow to one site; default all sites. */
   siteId?: string;
   clientId?: string;
+  /** MQTT account with the gateway's `planner` role. */
+  username?: string;
+  password?: string;
   onChange?: (change: PlannerChange) => void;
 }
 
@@ -67,6 +70,8 @@ export async function startPlannerConsumer(opts: PlannerOptions): Promise<Planne
   const client = mqtt.connect(opts.url, {
     clientId: opts.clientId ?? `ct-planner-${process.pid}-${Date.now() % 100000}`,
     reconnectPeriod: 500,
+    ...(opts.username === undefined ? {} : { username: opts.username }),
+    ...(opts.password === undefined ? {} : { password: opts.password }),
   });
   client.on("message", (topic, payload) => {
     let msg: ReturnType<typeof decodeMessage>;
