@@ -5,6 +5,7 @@
  */
 import { segmentId } from "@coldtrace/protocol";
 import { z } from "zod";
+import { quarantinePolicy } from "../lots/policy.ts";
 
 const port = z.number().int().min(0).max(65535);
 
@@ -131,6 +132,30 @@ export const apiSchema = z
   })
   .strict();
 
+const MIN = 60_000;
+
+export const lotsSchema = z
+  .object({
+    /** Run the lots module (occupancy, quarantine, eligibility for the planner). */
+    enabled: z.boolean().default(true),
+    /** The quarantine policy (docs/qa/quarantine.md); every field optional, GDP defaults. */
+    policy: quarantinePolicy.default(() => quarantinePolicy.parse({})),
+    /** How often lots that expired since the last sweep are published as ineligible. */
+    expirySweepMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(24 * 60 * MIN)
+      .default(MIN),
+    /** Sent outbox rows older than this are deleted at each sweep; unsent rows never are. */
+    outboxRetentionMs: z
+      .number()
+      .int()
+      .min(MIN)
+      .default(7 * 24 * 60 * MIN),
+  })
+  .strict();
+
 export const gatewayConfigSchema = z
   .object({
     gatewayId: segmentId.default("gw-1"),
@@ -155,6 +180,8 @@ export const gatewayConfigSchema = z
       })
       .strict()
       .default({ byUnit: {}, byKind: {} }),
+    /** The lots module: quarantine policy and housekeeping timers. */
+    lots: lotsSchema.default(() => lotsSchema.parse({})),
   })
   .strict();
 

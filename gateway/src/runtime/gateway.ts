@@ -4,15 +4,22 @@
  *
  *   startGateway(config)
  *     ├─ openStorage (records + readings)
+ *     ├─ extensions (lotsExtension by default when config.lots.enabled)
  *     ├─ embedded? startEmbeddedBroker (credentials file)  : external URL
  *     ├─ Ingest (engine, EventSink = MQTT QoS 1, or a wrapper such as the lots outbox)
  *     ├─ connectGateway → handleMessage → ingest   (same code path for both brokers)
+ *     ├─ extensions' onConnected(connection)        (the lots outbox dispatcher)
  *     ├─ tick every tickIntervalMs
  *     └─ buildApi (+ plugins of other modules) listening on api.port
  *
  * Hooks for the lots module: `listeners` (engine outputs, gaps, movements), `wrapSink` (replace
- * direct publishing with a transactional outbox), `apiPlugins` (its routes).
+ * direct publishing with a transactional outbox), `apiPlugins` (its routes), `onConnected`
+ * (the gateway's MQTT session, for its outbox dispatcher).
+ *
+ * Stop order: API, tick, ingest flush (queued work and its events), extensions' disconnect
+ * hooks (outbox drain), MQTT session, embedded broker, extensions' stop, storage.
  */
+import type { UnitKind } from "@coldtrace/protocol";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { buildApi } from "../api/server.ts";
@@ -24,7 +31,9 @@ import type { IngestDeps } from "../ingest/ingest.ts";
 import { Ingest } from "../ingest/ingest.ts";
 import { IngestMetrics } from "../ingest/metrics.ts";
 import type { EnginePort, EventSink } from "../ingest/ports.ts";
+import type { LotService } from "../lots/index.ts";
 import { createEngine } from "./engine.ts";
+import { lotsExtension } from "./lots.ts";
 import type { OpenStorage } from "./storage.ts";
 import { openStorage } from "./storage.ts";
 
@@ -35,9 +44,30 @@ export interface GatewayExtension {
   wrapSink?: (sink: EventSink) => EventSink;
   /** fastify plugins registered under /api/v1 with token authentication. */
   apiPlugins?: readonly FastifyPluginAsync[];
+  /**
+   * Called once the gateway's MQTT session is up (e.g. to start an outbox dispatcher on
+   * `connection.client`). The returned function runs on stop, after ingest has flushed and
+   * before the session closes.
+   */
+  onConnected?: (
+    connection: GatewayConnection,
+  ) => undefined | (() => Promise<void>) | Promise<undefined | (() => Promise<void>)>;
   /** Called on stop, before storage closes. */
   stop?: () => Promise<void>;
 }
+
+/** What an extension gets once storage is open. */
+export interface ExtensionContext {
+  config: GatewayConfig;
+  storage: OpenStorage;
+  log: Logger;
+  /** The gateway's clock (the `now` option, else Date.now). */
+  now: () => number;
+  /** Kind of a unit registered with the engine (agent births, or the records at start). */
+  unitKind(unitId: string): UnitKind | undefined;
+}
+
+export type GatewayExtensionFactory = (ctx: ExtensionContext) => GatewayExtension | Promise<GatewayExtension>;
 
 export interface StartGatewayOptions {
   config: GatewayConfig;
@@ -56,11 +86,12 @@ export interface StartGatewayOptions {
    * Modules that need the open storage (the lots module shares the records database):
    * called once storage is open, before the broker and ingest start.
    */
-  extensions?: readonly ((ctx: {
-    config: GatewayConfig;
-    storage: OpenStorage;
-    log: Logger;
-  }) => GatewayExtension | Promise<GatewayExtension>)[];
+  extensions?: readonly GatewayExtensionFactory[];
+  /**
+   * Install the lots module (`lotsExtension()`) before `extensions`. Default:
+   * `config.lots.enabled`. Pass false when `extensions` already holds a lotsExtension.
+   */
+  lots?: boolean;
 }
 
 export interface GatewayRuntime {
@@ -73,6 +104,8 @@ export interface GatewayRuntime {
   storage: OpenStorage;
   api?: FastifyInstance;
   apiUrl?: string;
+  /** The lots service, when the gateway installed the lots module itself. */
+  lots?: LotService;
   stop(): Promise<void>;
 }
 
@@ -91,10 +124,36 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
   try {
     const storage = opts.storage ?? (await openStorage(config.storage));
     if (!opts.storage) cleanups.push(() => storage.close());
-    const engine = opts.engine ?? createEngine(config, opts.now);
+    const base = opts.engine ?? createEngine(config, opts.now);
+    // The runtime's unit directory: kinds as registered with the engine (births, known units).
+    const unitKinds = new Map<string, UnitKind>();
+    const engine: EnginePort = {
+      registerUnit(u) {
+        unitKinds.set(u.unitId, u.kind);
+        base.registerUnit(u);
+      },
+      ingest: (readings) => base.ingest(readings),
+      reportEvictedRange: (gap) => base.reportEvictedRange(gap),
+      acknowledge: (alarmId, ack, at) => base.acknowledge(alarmId, ack, at),
+      tick: (t) => base.tick(t),
+    };
+    const now = opts.now ?? Date.now;
+    let lots: LotService | undefined;
+    const factories = [
+      ...((opts.lots ?? config.lots.enabled)
+        ? [
+            lotsExtension({
+              onService: (s) => {
+                lots = s;
+              },
+            }),
+          ]
+        : []),
+      ...(opts.extensions ?? []),
+    ];
     const extensions: GatewayExtension[] = [];
-    for (const make of opts.extensions ?? []) {
-      const ext = await make({ config, storage, log });
+    for (const make of factories) {
+      const ext = await make({ config, storage, log, now, unitKind: (id) => unitKinds.get(id) });
       extensions.push(ext);
       if (ext.stop) {
         const stopExt = ext.stop;
@@ -166,11 +225,13 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       onMessage: (topic, payload, done) => ingest.handleMessage(topic, payload, done),
     });
     const conn = connection;
-    cleanups.push(async () => {
-      // Flush queued readings and publish their events while the session is still up.
-      await ingest.close();
-      await conn.close();
-    });
+    cleanups.push(() => conn.close());
+    for (const ext of extensions) {
+      const off = await ext.onConnected?.(conn);
+      if (off) cleanups.push(off);
+    }
+    // Flush queued readings and publish their events while the session is still up.
+    cleanups.push(() => ingest.close());
 
     const tickMs = opts.tickIntervalMs ?? 10_000;
     const tick = setInterval(() => {
@@ -211,6 +272,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       storage,
       ...(api ? { api } : {}),
       ...(apiUrl ? { apiUrl } : {}),
+      ...(lots ? { lots } : {}),
       stop: cleanup,
     };
   } catch (err) {
