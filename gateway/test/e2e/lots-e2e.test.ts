@@ -44,13 +44,14 @@ interface Run {
   pg?: PgSchema;
   external: boolean;
   siteId: string;
+  secrets: Map<string, string>;
   token: string;
   account(role: "erp" | "planner", clientId: string): Promise<MqttClient>;
 }
 
 type Mode = "embedded-sqlite" | "embedded-postgres" | "mosquitto";
 
-async function scenario(mode: Mode): Promise<Run> {
+async function scenario(mode: Mode, opts: { excursion?: boolean } = {}): Promise<Run> {
   const external = mode === "mosquitto";
   const dir = await mkdtemp(path.join(tmpdir(), "ct-lots-e2e-"));
   const prefix = `lots${randomBytes(3).toString("hex")}`;
@@ -107,7 +108,9 @@ async function scenario(mode: Mode): Promise<Run> {
     startAt,
     // Unit 1: 14 °C from minute 20 for 15 minutes: above the fridge range (8 °C) and its
     // action limit (12 °C) for longer than the action delay (5 min).
-    excursion: { site: 0, unit: 0, afterMs: 20 * MIN, durationMs: 15 * MIN, tempC: 14 },
+    ...(opts.excursion === false
+      ? {}
+      : { excursion: { site: 0, unit: 0, afterMs: 20 * MIN, durationMs: 15 * MIN, tempC: 14 } }),
     ...(external
       ? {}
       : { credentials: (a) => ({ username: a.agentId, password: secrets.get(a.agentId) as string }) }),
@@ -121,6 +124,7 @@ async function scenario(mode: Mode): Promise<Run> {
     ...(pg ? { pg } : {}),
     external,
     siteId,
+    secrets,
     token,
     account,
   };
@@ -138,7 +142,8 @@ async function api(run: Run, method: string, url: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as unknown };
 }
 
-async function receiveAndExcursion(run: Run) {
+/** Master data over REST, then the ERP receives 4 units of the lot into unit 1 over MQTT. */
+async function receive(run: Run) {
   const { gw, fleet, siteId } = run;
   const start = fleet.options.startAt;
   const unitId = `${siteId}-u1`;
@@ -200,6 +205,13 @@ async function receiveAndExcursion(run: Run) {
   }, "lot in the fridge");
   await until(() => eligibility.some((e) => e.lotId === LOT && e.eligible), "first eligibility");
   expect(eligibility.at(-1)).toMatchObject({ status: "available", transferableQuantity: 4 });
+  return { unitId, lotEvents, eligibility };
+}
+
+async function receiveAndExcursion(run: Run) {
+  const { gw, fleet, siteId } = run;
+  const start = fleet.options.startAt;
+  const { unitId, lotEvents, eligibility } = await receive(run);
 
   // An hour of the fleet, in 10-minute steps as an agent sends them live.
   for (let m = 10; m <= 60; m += 10) await fleet.advanceTo(start + m * MIN);
@@ -217,12 +229,17 @@ async function receiveAndExcursion(run: Run) {
   const excursion = await gw.storage.records.getExcursion(quarantined.excursionIds[0] as string);
   expect(excursion).toMatchObject({ unitId, tier: "action", startedAt: start + 20 * MIN });
 
+  // Settle: every reading processed, every outbox row acknowledged and received by the planner.
+  const sent = fleet.readingsSent;
+  await until(() => gw.metrics.readingsStored >= sent, "all readings stored");
+  await gw.ingest.idle();
+  await until(async () => (await gw.lots?.outbox.pending()) === 0, "outbox drained");
+  const rows = (await gw.lots?.outbox.rows()) ?? [];
+  const eligibilityRows = rows.filter((row) => row.kind === "eligibility").length;
+  await until(() => eligibility.length >= eligibilityRows, "every eligibility received");
   // The exposure is complete once the excursion closed: 15 min above 8 °C, budget 10 min.
-  await until(
-    () => eligibility.at(-1)?.remainingBudgetMinutes.high === 0,
-    "budget used up in the last eligibility",
-  );
   const last = eligibility.at(-1) as Eligibility;
+  expect(last.remainingBudgetMinutes.high).toBe(0);
   expect(last).toMatchObject({
     siteId,
     lotId: LOT,
@@ -289,6 +306,50 @@ describe("lots end to end", () => {
   it("embedded broker, SQLite: ERP movement → excursion → lot.quarantined + retained ineligible", async () => {
     current = await scenario("embedded-sqlite");
     await receiveAndExcursion(current);
+  });
+
+  it("an agent's evicted range is a recording gap: the lot inside is quarantined once", async () => {
+    current = await scenario("embedded-sqlite", { excursion: false });
+    const run = current;
+    const { gw, fleet, siteId } = run;
+    const start = fleet.options.startAt;
+    const { unitId, lotEvents, eligibility } = await receive(run);
+    await fleet.advanceTo(start + 30 * MIN);
+    // The agent's outbox overflowed: readings of minutes 12–18 of unit 1 are lost (contract `gap`).
+    const agentId = `${siteId}-pi`;
+    const agent = await connectAsync(gw.brokerUrl, {
+      clientId: `${agentId}-gap`,
+      username: agentId,
+      password: run.secrets.get(agentId) as string,
+      reconnectPeriod: 0,
+    });
+    run.clients.push(agent);
+    await agent.publishAsync(
+      formatTopic({ kind: "gap", siteId, agentId }),
+      encodePayload("gap", {
+        v: 1,
+        agentId,
+        gapId: "evict-1",
+        reason: "outbox_evicted",
+        unitIds: [unitId],
+        probeIds: [`${unitId}-p1`],
+        fromObservedAt: start + 12 * MIN,
+        toObservedAt: start + 18 * MIN,
+        fromSeq: 40,
+        toSeq: 45,
+        droppedCount: 6,
+        at: start + 30 * MIN,
+      }),
+      { qos: 1 },
+    );
+    await until(() => lotEvents.some((e) => e.type === "lot.quarantined"), "lot.quarantined");
+    expect(lotEvents.find((e) => e.type === "lot.quarantined")).toMatchObject({ unitId, quantity: 4 });
+    expect(lotEvents.find((e) => e.type === "lot.quarantined")?.reason).toContain("recording gap");
+    await until(() => eligibility.at(-1)?.eligible === false, "ineligible");
+    expect(eligibility.at(-1)).toMatchObject({ status: "quarantined", transferableQuantity: 0 });
+    // One cause, one hold: the agent's record and the engine's recording gap are not both counted.
+    const holds = await gw.lots?.holds({ lotId: LOT });
+    expect(holds?.map((h) => [h.status, h.unitId])).toEqual([["quarantined", unitId]]);
   });
 
   it("lots disabled: no lots routes, movements ignored", async () => {
