@@ -27,7 +27,8 @@
  * what the running agent wants `coldtrace-agent status` to see (WAL lets that reader in while
  * the agent writes).
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ColdtraceError, type GapRecord, type Quality } from "@coldtrace/protocol";
 
@@ -236,6 +237,8 @@ export class Outbox {
   static open(opts: OutboxOptions): Outbox {
     let db: DatabaseSync | undefined;
     try {
+      // The data folder is made on first start (systemd's StateDirectory= does it too).
+      if (opts.path !== ":memory:") mkdirSync(dirname(opts.path), { recursive: true });
       db = new DatabaseSync(opts.path);
       // WAL: readers (the status command) never block the writer, and commits append
       // sequentially, which is kinder to SD cards than a rollback journal.

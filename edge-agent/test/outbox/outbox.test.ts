@@ -1,4 +1,5 @@
 /** The outbox on a real SQLite file: sequence numbers, eviction with gap records, ack. */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gapRecord } from "@coldtrace/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -33,6 +34,13 @@ describe("Outbox", () => {
     expect(b.append([reading(2)]).readings[0]?.seq).toBe(3);
     expect(b.stats()).toMatchObject({ depth: 1, nextSeq: 4 });
     b.close();
+  });
+
+  it("makes its data folder on first start", () => {
+    path = join(tmp.dir, "not", "yet", "there", "outbox.db");
+    const a = open();
+    expect(a.append([reading(0)]).readings[0]?.seq).toBe(1);
+    a.close();
   });
 
   describe("sequence numbers after an unclean stop", () => {
@@ -162,8 +170,11 @@ describe("Outbox", () => {
   });
 
   it("fails with CT_OUTBOX_IO naming the file when it cannot open", () => {
-    expect(() =>
-      Outbox.open({ path: join(tmp.dir, "missing", "x.db"), agentId: "pi-1", maxReadings: 10 }),
-    ).toThrow(expect.objectContaining({ code: "CT_OUTBOX_IO" }));
+    // The data folder's place is taken by a plain file: it can be neither made nor opened.
+    writeFileSync(join(tmp.dir, "occupied"), "not a folder");
+    const bad = join(tmp.dir, "occupied", "x.db");
+    expect(() => Outbox.open({ path: bad, agentId: "pi-1", maxReadings: 10 })).toThrow(
+      expect.objectContaining({ code: "CT_OUTBOX_IO", message: expect.stringContaining(bad) }),
+    );
   });
 });
