@@ -6,9 +6,29 @@
  *
  * Also `coldtrace-sim planner …`.
  */
-import { formatChange, startPlannerConsumer } from "./index.ts";
+import { formatChange, type PlannerChange, startPlannerConsumer } from "./index.ts";
+
+/**
+ * While an excursion goes on, the retained state is republished as the remaining budget
+ * shrinks. The table keeps every state; the printout shows decisions, quantities and whole
+ * minutes of budget only (`--verbose` prints everything).
+ */
+function worthPrinting(c: PlannerChange): boolean {
+  if (verbose || c.kind !== "eligibility" || !c.previous || !c.row.eligibility) return true;
+  const [a, b] = [c.previous, c.row.eligibility];
+  const minute = (x: number | null) => (x === null ? null : Math.floor(x));
+  return (
+    a.status !== b.status ||
+    a.eligible !== b.eligible ||
+    a.transferableQuantity !== b.transferableQuantity ||
+    a.reasons.join("\n") !== b.reasons.join("\n") ||
+    minute(a.remainingBudgetMinutes.high) !== minute(b.remainingBudgetMinutes.high) ||
+    minute(a.remainingBudgetMinutes.low) !== minute(b.remainingBudgetMinutes.low)
+  );
+}
 
 const args = process.argv.slice(2);
+const verbose = args.includes("--verbose");
 const opt = (name: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
@@ -22,7 +42,10 @@ const planner = await startPlannerConsumer({
   ...(siteId ? { siteId } : {}),
   ...(username ? { username } : {}),
   ...(password ? { password } : {}),
-  onChange: (c) => process.stdout.write(`${new Date().toISOString()} ${formatChange(c)}\n`),
+  onChange: (c) => {
+    if (!worthPrinting(c)) return;
+    process.stdout.write(`${new Date().toISOString()} ${formatChange(c)}\n`);
+  },
 });
 process.stdout.write(
   `planner: subscribed to eligibility and lot events on ${url}${siteId ? ` for ${siteId}` : ""}\n`,
