@@ -2,7 +2,7 @@
 /**
  * coldtrace-gateway: the only gateway code that may exit.
  *
- *   coldtrace-gateway run [--config coldtrace-gateway.yaml]
+ *   coldtrace-gateway run [--config coldtrace-gateway.yaml]   (with the lots module unless lots.enabled: false)
  *   coldtrace-gateway check [--config …]                       validate the configuration
  *   coldtrace-gateway credentials add --agent <id> --site <site> [--config …]
  *   coldtrace-gateway credentials add --service <name> --role planner|erp|monitor [--site <site>]…
@@ -72,7 +72,7 @@ async function run(argv: string[]): Promise<void> {
     case "check": {
       const cfg = config(values.config);
       out(
-        `configuration ok: broker ${cfg.broker.mode}, records ${cfg.storage.records.backend}, readings ${cfg.storage.readings.backend}`,
+        `configuration ok: broker ${cfg.broker.mode}, records ${cfg.storage.records.backend}, readings ${cfg.storage.readings.backend}, lots ${cfg.lots.enabled ? "on" : "off"}`,
       );
       return;
     }
@@ -104,6 +104,8 @@ async function run(argv: string[]): Promise<void> {
       }
       if (sub !== "add") fail(USAGE, 2);
       const sites = values.site ?? [];
+      // A known secret (demo, provisioning scripts); otherwise a generated one.
+      const secret = values.secret === undefined ? {} : { secret: values.secret };
       let added: { secret: string; credential: { username: string } };
       if (values.agent) {
         if (sites.length !== 1) fail("credentials add --agent needs exactly one --site", 2);
@@ -112,6 +114,7 @@ async function run(argv: string[]): Promise<void> {
           role: "agent",
           siteIds: sites,
           agentId: values.agent,
+          ...secret,
         });
       } else if (values.service && values.role) {
         const role = values.role as Role;
@@ -120,6 +123,7 @@ async function run(argv: string[]): Promise<void> {
           username: values.service,
           role,
           siteIds: sites.length > 0 ? sites : ["*"],
+          ...secret,
         });
       } else {
         fail(USAGE, 2);
@@ -134,7 +138,10 @@ async function run(argv: string[]): Promise<void> {
       const cfg = config(values.config);
       const log = pino({ level: cfg.log.level });
       const gw = await startGateway({ config: cfg, log });
-      log.info({ broker: gw.brokerUrl, api: gw.apiUrl, gatewayId: cfg.gatewayId }, "gateway started");
+      log.info(
+        { broker: gw.brokerUrl, api: gw.apiUrl, gatewayId: cfg.gatewayId, lots: gw.lots !== undefined },
+        "gateway started",
+      );
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
