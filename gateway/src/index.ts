@@ -1,6 +1,6 @@
 /**
  * @coldtrace/gateway — the gateway process: broker (embedded aedes or external), device
- * credentials and ACLs, ingest, storage, the excursion engine, the REST API.
+ * credentials and ACLs, ingest, storage, the excursion engine, the lots module, the REST API.
  * `startGateway` wires everything; the rest is exported for other modules and tests.
  */
 
@@ -22,11 +22,22 @@ export type {
   IngestListeners,
   UnitRegistration,
 } from "./ingest/ports.ts";
+export {
+  createLotService,
+  type LotService,
+  type LotServiceDeps,
+  lotsPlugin,
+  parsePolicy,
+  type QuarantinePolicy,
+} from "./lots/index.ts";
 export { createEngine } from "./runtime/engine.ts";
 export {
+  type ExtensionContext,
   type GatewayExtension,
+  type GatewayExtensionFactory,
   type GatewayRuntime,
   type StartGatewayOptions,
   startGateway,
 } from "./runtime/gateway.ts";
+export { configuredUnitProfile, type LotsExtensionOptions, lotsExtension } from "./runtime/lots.ts";
 export { type OpenStorage, openStorage } from "./runtime/storage.ts";
