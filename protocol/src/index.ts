@@ -5,6 +5,7 @@
  */
 export * from "./codec.ts";
 export * from "./errors.ts";
+export * from "./freeze.ts";
 export * from "./json-schema.ts";
 export * from "./schemas/agent.ts";
 export * from "./schemas/common.ts";

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ColdtraceError, describeIssues, type WireIssue } from "@coldtrace/protocol";
+import { ColdtraceError, deepFreeze, describeIssues, type WireIssue } from "@coldtrace/protocol";
 import { parseDocument } from "yaml";
 import { type AgentConfig, configSchema } from "./schema.ts";
 
@@ -15,14 +15,6 @@ export * from "./buses.ts";
 export * from "./schema.ts";
 
 const DAY_MS = 86_400_000;
-
-function freeze<T>(value: T): T {
-  if (value && typeof value === "object") {
-    for (const v of Object.values(value)) freeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}
 
 function invalid(file: string, issues: WireIssue[]): ColdtraceError {
   const lines = issues.map((i) => `  ${i.path || "(top level)"}: ${i.message}`);
@@ -55,7 +47,7 @@ export function parseConfig(doc: unknown, file: string): AgentConfig {
       maxReadings: cfg.outbox.maxReadings ?? defaultMaxReadings(cfg.buses, cfg.outbox.retentionDays),
     },
   };
-  return freeze(resolved);
+  return deepFreeze(resolved);
 }
 
 /** Read, parse and validate a YAML configuration file. */

@@ -6,17 +6,9 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { ColdtraceError, describeIssues } from "@coldtrace/protocol";
+import { ColdtraceError, deepFreeze, describeIssues } from "@coldtrace/protocol";
 import { parse as parseYaml } from "yaml";
 import { type GatewayConfig, gatewayConfigSchema } from "./schema.ts";
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 /** Validate an already-parsed value. `where` names the source in error messages. */
 export function parseGatewayConfig(value: unknown, where = "config", baseDir = process.cwd()): GatewayConfig {

@@ -18,7 +18,7 @@
  * - EU GDP (2013/C 343/01) §3.3.1 and §9.2: storage and transport within labelled conditions,
  *   deviations reported to the QA function and investigated.
  */
-import { type UnitKind, unitKind } from "@coldtrace/protocol";
+import { deepFreeze, type UnitKind, unitKind } from "@coldtrace/protocol";
 import { z } from "zod";
 
 const MIN = 60_000;
@@ -83,14 +83,6 @@ export type UnitProfile = z.output<typeof unitProfileSchema>;
 
 const storageCadence = { recordMs: 30 * MIN, outOfRangeRecordMs: 2 * MIN };
 const transportCadence = { recordMs: 5 * MIN, outOfRangeRecordMs: 2 * MIN };
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
-}
 
 /**
  * Built-in profiles. Numbers are explicit so QA can quote them:
