@@ -30,7 +30,7 @@ export {
   parsePolicy,
   type QuarantinePolicy,
 } from "./lots/index.ts";
-export { createEngine } from "./runtime/engine.ts";
+export { configuredUnitProfile, createEngine } from "./runtime/engine.ts";
 export {
   type ExtensionContext,
   type GatewayExtension,
@@ -39,5 +39,5 @@ export {
   type StartGatewayOptions,
   startGateway,
 } from "./runtime/gateway.ts";
-export { configuredUnitProfile, type LotsExtensionOptions, lotsExtension } from "./runtime/lots.ts";
+export { type LotsExtensionOptions, lotsExtension } from "./runtime/lots.ts";
 export { type OpenStorage, openStorage } from "./runtime/storage.ts";

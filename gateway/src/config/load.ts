@@ -21,7 +21,8 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
       issues,
     });
   }
-  const cfg = result.data;
+  // zod hands out the same default objects on every parse; the copy is ours to resolve and freeze.
+  const cfg = structuredClone(result.data);
   const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
   cfg.broker.credentialsFile = abs(cfg.broker.credentialsFile);
   if (cfg.broker.tls) {

@@ -15,9 +15,23 @@ import { profileFor, type UnitProfile } from "../excursions/profiles.ts";
 import type { EngineOutput, EnginePort } from "../ingest/ports.ts";
 import type { GapRecordRow } from "../storage/types.ts";
 
-function gapRow(g: ConnectivityGap): GapRecordRow | undefined {
-  // An open gap (still silent) is stored once it ends or becomes a recording gap.
-  if (g.to === null) return undefined;
+/**
+ * The profile of a unit: its kind's defaults, then `profiles.byKind`, then `profiles.byUnit`
+ * (partial overrides). The engine and the lots module (range limits) both use this one.
+ */
+export function configuredUnitProfile(config: GatewayConfig, unitId: string, kind: UnitKind): UnitProfile {
+  return profileFor(kind, {
+    ...((config.profiles.byKind[kind] as Partial<UnitProfile> | undefined) ?? {}),
+    ...((config.profiles.byUnit[unitId] as Partial<UnitProfile> | undefined) ?? {}),
+  });
+}
+
+function gapRow(g: ConnectivityGap, now: number): GapRecordRow | undefined {
+  // An open gap (still silent) is stored once it ends or becomes a recording gap. A recording
+  // gap whose unit is still silent is stored up to now, so lots inside are held at once; when
+  // the unit reports again the same gapId is stored again with its real end.
+  if (g.to === null && g.state !== "recording_gap") return undefined;
+  const to = g.to ?? now;
   return {
     gapId: g.gapId,
     agentId: "gateway",
@@ -26,19 +40,19 @@ function gapRow(g: ConnectivityGap): GapRecordRow | undefined {
     unitIds: [g.unitId],
     probeIds: [],
     fromObservedAt: g.from,
-    toObservedAt: g.to,
+    toObservedAt: to,
     fromSeq: null,
     toSeq: null,
     droppedCount: null,
-    at: g.to,
+    at: to,
   };
 }
 
-function adapt(outputs: readonly CoreOutput[]): EngineOutput[] {
+function adapt(outputs: readonly CoreOutput[], now: number): EngineOutput[] {
   const out: EngineOutput[] = [];
   for (const o of outputs) {
     if (o.type === "gap") {
-      const row = gapRow(o.gap);
+      const row = gapRow(o.gap, now);
       if (row) out.push({ type: "gap", gap: row });
     } else {
       out.push(o);
@@ -52,13 +66,8 @@ export function createEngine(
   now: () => number = Date.now,
 ): EnginePort & { core: ExcursionEngine } {
   const kinds = new Map<string, UnitKind>();
-  const profileOf = (unitId: string, kind: UnitKind): UnitProfile => {
-    const overrides = {
-      ...((config.profiles.byKind[kind] as Partial<UnitProfile> | undefined) ?? {}),
-      ...((config.profiles.byUnit[unitId] as Partial<UnitProfile> | undefined) ?? {}),
-    };
-    return profileFor(kind, overrides);
-  };
+  const profileOf = (unitId: string, kind: UnitKind): UnitProfile =>
+    configuredUnitProfile(config, unitId, kind);
   const core = new ExcursionEngine({
     clock: { now },
     unitProfile: (unitId) => {
@@ -78,7 +87,7 @@ export function createEngine(
         profile: profileOf(u.unitId, u.kind),
       });
     },
-    ingest: (readings) => adapt(core.ingest(readings)),
+    ingest: (readings) => adapt(core.ingest(readings), now()),
     reportEvictedRange: (g) =>
       adapt(
         core.reportEvictedRange(
@@ -98,8 +107,9 @@ export function createEngine(
           },
           g.siteId,
         ),
+        now(),
       ),
-    acknowledge: (alarmId, ack, at) => adapt(core.acknowledge(alarmId, ack, at)),
-    tick: (t) => adapt(core.tick(t)),
+    acknowledge: (alarmId, ack, at) => adapt(core.acknowledge(alarmId, ack, at), now()),
+    tick: (t) => adapt(core.tick(t), t),
   };
 }

@@ -16,26 +16,16 @@
  * A lots failure is logged, never thrown into ingest: the alarm and excursion events of the
  * same batch must still be published (docs/qa/quarantine.md: QA reviews the logged cause).
  */
-import type { UnitKind } from "@coldtrace/protocol";
 import type { Logger } from "pino";
-import type { GatewayConfig } from "../config/schema.ts";
-import { profileFor, type UnitProfile } from "../excursions/profiles.ts";
 import type { EngineOutput } from "../ingest/ports.ts";
 import { createLotService, type LotService, lotsPlugin, type QuarantinePolicy } from "../lots/index.ts";
 import type { DispatcherOptions } from "../outbox/index.ts";
 import type { RecordDb } from "../outbox/sql.ts";
+import { configuredUnitProfile } from "./engine.ts";
 import type { ExtensionContext, GatewayExtension } from "./gateway.ts";
 
 /** How long stop waits for unsent lot events to reach the broker before closing the session. */
 const STOP_DRAIN_MS = 5000;
-
-/** The profile the engine adapter uses for a unit of this kind (same merge as createEngine). */
-export function configuredUnitProfile(config: GatewayConfig, unitId: string, kind: UnitKind): UnitProfile {
-  return profileFor(kind, {
-    ...((config.profiles.byKind[kind] as Partial<UnitProfile> | undefined) ?? {}),
-    ...((config.profiles.byUnit[unitId] as Partial<UnitProfile> | undefined) ?? {}),
-  });
-}
 
 /** The records database of the open storage, as the lots service takes it. */
 export function recordDbOf(storage: ExtensionContext["storage"]): RecordDb | undefined {
