@@ -9,16 +9,25 @@
  *
  * Delivery safety: `drainTimeout` disconnects a subscriber whose socket stays full, so a slow
  * or frozen client cannot stall delivery to the others (aedes docs/Aedes.md, drainTimeout);
- * `queueLimit` bounds what is queued per client before its session is up.
+ * `queueLimit` bounds what is queued per client before its session is up;
+ * `maxQueuedMessages` / `maxQueuedBytes` bound what is held for an offline persistent session
+ * (offline-queue.ts: new messages beyond the bound are dropped, as in Mosquitto).
  */
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
+import { finished } from "node:stream";
 import { createServer as createTlsServer } from "node:tls";
 import { ColdtraceError, topicRules } from "@coldtrace/protocol";
 import { Aedes, type Client } from "aedes";
 import type { Logger } from "pino";
 import { mayPublish, maySubscribe } from "./acl.ts";
 import { type CredentialStore, generateSecret, type Identity } from "./credentials.ts";
+import {
+  defaultOfflineQueueLimits,
+  OfflineQueueBound,
+  type OfflineQueueStats,
+  type OutgoingPersistence,
+} from "./offline-queue.ts";
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -26,6 +35,13 @@ export interface EmbeddedBrokerOptions {
   tls?: { port: number; certFile: string; keyFile: string } | undefined;
   drainTimeoutMs: number;
   queueLimit: number;
+  /**
+   * Messages held per offline persistent (cleanSession: false) client; newer ones are
+   * dropped. Default `defaultOfflineQueueLimits.maxMessages` (broker.maxQueuedMessages).
+   */
+  maxQueuedMessages?: number | undefined;
+  /** Payload bytes held per offline persistent client; 0 = no byte bound (broker.maxQueuedBytes). */
+  maxQueuedBytes?: number | undefined;
   concurrency: number;
   credentials: CredentialStore;
   log: Logger;
@@ -39,6 +55,8 @@ export interface EmbeddedBroker {
   aedes: Aedes;
   /** The account the gateway's own MQTT client uses (generated per start, never stored). */
   gatewayAccount: { username: string; password: string };
+  /** Offline-queue bound counters: `queues.droppedTotal()` for the gateway's metrics. */
+  queues: OfflineQueueStats;
   close(): Promise<void>;
 }
 
@@ -75,6 +93,22 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const identities = new WeakMap<Client, Identity>();
   const gatewayAccount = { username: `_gateway-${generateSecret().slice(0, 8)}`, password: generateSecret() };
   const gatewayIdentity: Identity = { username: gatewayAccount.username, role: "gateway", siteIds: ["*"] };
+  const queues = new OfflineQueueBound(
+    {
+      maxMessages: opts.maxQueuedMessages ?? defaultOfflineQueueLimits.maxMessages,
+      maxBytes: opts.maxQueuedBytes ?? defaultOfflineQueueLimits.maxBytes,
+    },
+    log,
+  );
+  // Online from authentication (before aedes restores the session's subscriptions) until
+  // the connection closes; a second connection with the same id counts separately.
+  const accepted = (client: Client, identity: Identity) => {
+    identities.set(client, identity);
+    const id = client.id;
+    queues.online(id);
+    // finished() also calls back for a connection that closed during authentication.
+    finished(client.conn, () => queues.offline(id));
+  };
 
   const aedes = await Aedes.createBroker({
     drainTimeout: opts.drainTimeoutMs,
@@ -85,7 +119,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     authenticate(client, username, password, done) {
       const secret = password?.toString("utf8");
       if (username === gatewayAccount.username && secret === gatewayAccount.password) {
-        identities.set(client, gatewayIdentity);
+        accepted(client, gatewayIdentity);
         done(null, true);
         return;
       }
@@ -98,7 +132,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
             done(err as never, false);
             return;
           }
-          identities.set(client, identity);
+          accepted(client, identity);
           done(null, true);
         },
         (err: unknown) => done(err as never, false),
@@ -138,6 +172,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
   });
 
+  // aedes 1.x calls the persistence's promise API on `aedes.persistence`, set up by createBroker.
+  queues.wrap((aedes as unknown as { persistence: OutgoingPersistence }).persistence);
+
   // TCP_NODELAY: small MQTT packets (PUBACKs, events) must not wait for Nagle's algorithm to
   // meet the peer's delayed ACK (~40 ms per exchange on Linux).
   const tcp = createServer({ noDelay: true }, aedes.handle);
@@ -175,6 +212,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     ...(tlsPort === undefined ? {} : { tlsPort }),
     aedes,
     gatewayAccount,
+    queues,
     async close() {
       await new Promise<void>((r) => aedes.close(() => r()));
       await Promise.all([closeServer(tcp), tls ? closeServer(tls) : Promise.resolve()]);

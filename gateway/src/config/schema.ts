@@ -50,6 +50,18 @@ export const brokerSchema = z
     drainTimeoutMs: z.number().int().min(100).default(10_000),
     /** Messages queued per client before its session is set up (aedes queueLimit). */
     queueLimit: z.number().int().min(1).default(42),
+    /**
+     * QoS 1 messages the broker holds per offline persistent (cleanSession: false) client,
+     * e.g. a planner or monitor that went away; newer ones are dropped, as Mosquitto's
+     * max_queued_messages. Embedded mode only.
+     */
+    maxQueuedMessages: z.number().int().min(1).default(1000),
+    /** Payload bytes held per offline persistent client (0 = no byte bound). Embedded mode only. */
+    maxQueuedBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(16 * 1024 * 1024),
     /** Messages the broker processes at once (aedes concurrency). */
     concurrency: z.number().int().min(1).default(100),
   })
