@@ -105,7 +105,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const accepted = (client: Client, identity: Identity) => {
     identities.set(client, identity);
     const id = client.id;
-    queues.online(id);
+    queues.online(id, identity.role === "gateway");
     // finished() also calls back for a connection that closed during authentication.
     finished(client.conn, () => queues.offline(id));
   };

@@ -16,7 +16,8 @@
  * once an offline client's queue holds `maxMessages` messages (or `maxBytes` payload bytes),
  * NEW messages for it are dropped; the oldest are kept, so the client resumes with an
  * unbroken run of history and a gap at the end. The bound never applies while the client is
- * connected (its queue then only holds messages in flight), so online delivery is unaffected.
+ * connected (its queue then only holds messages in flight), so online delivery is unaffected,
+ * nor to the gateway's own session (dropping there would lose readings).
  * An overflow episode starts at the first drop and ends when the client connects again:
  * one warn at its start, one info with the number dropped at its end.
  */
@@ -84,6 +85,8 @@ export class OfflineQueueBound implements OfflineQueueStats {
   readonly #limits: OfflineQueueLimits;
   readonly #log: Logger;
   readonly #queues = new Map<string, ClientQueue>();
+  /** Client ids last authenticated as the gateway itself: never bounded. */
+  readonly #exempt = new Set<string>();
   /** Connections per client id (two while a takeover is under way). */
   readonly #online = new Map<string, number>();
   #dropped = 0;
@@ -110,9 +113,13 @@ export class OfflineQueueBound implements OfflineQueueStats {
 
   /**
    * A connection for `clientId` is authenticated: from now on its messages are delivered
-   * live and never dropped. Call `offline` when that connection closes.
+   * live and never dropped. Call `offline` when that connection closes. `exempt`: the
+   * client's offline queue is never bounded (the gateway's own session: its queue holds
+   * readings that agents have already deleted from their outboxes).
    */
-  online(clientId: string): void {
+  online(clientId: string, exempt = false): void {
+    if (exempt) this.#exempt.add(clientId);
+    else this.#exempt.delete(clientId);
     this.#online.set(clientId, (this.#online.get(clientId) ?? 0) + 1);
     const q = this.#queues.get(clientId);
     if (q && q.dropped > 0) {
@@ -179,7 +186,7 @@ export class OfflineQueueBound implements OfflineQueueStats {
     const bytes = payloadBytes(packet);
     const { maxMessages, maxBytes } = this.#limits;
     const full = q.messages >= maxMessages || (maxBytes > 0 && q.bytes + bytes > maxBytes);
-    if (!full || this.#online.has(clientId)) {
+    if (!full || this.#online.has(clientId) || this.#exempt.has(clientId)) {
       q.messages++;
       q.bytes += bytes;
       return true;

@@ -180,6 +180,17 @@ describe("embedded broker: bounded queues for offline persistent sessions", () =
     expect(b.queues.droppedTotal()).toBe(3);
   });
 
+  it("never bounds the gateway's own persistent session, which holds readings", async () => {
+    const b = await start({ maxQueuedMessages: 2, maxQueuedBytes: 0 });
+    const ingest = await connect(b, undefined, { clientId: "coldtrace-gateway-gw-1", clean: false });
+    await ingest.subscribeAsync(lotFilter, { qos: 1 });
+    await goOffline(b, ingest, "coldtrace-gateway-gw-1");
+    const gateway = await connect(b, undefined, { clientId: "gw-pub" });
+    for (let i = 0; i < 6; i++) await gateway.publishAsync(lotTopic(i), `g${i}`, { qos: 1 });
+    expect(await persisted(b, "coldtrace-gateway-gw-1")).toBe(6);
+    expect(b.queues.droppedTotal()).toBe(0);
+  });
+
   it("does not bound a clean-session subscriber, which the broker holds nothing for", async () => {
     const b = await start({ maxQueuedMessages: 2, maxQueuedBytes: 0 });
     const monitor = await connect(b, "monitor", { clientId: "monitor-clean", clean: true });
