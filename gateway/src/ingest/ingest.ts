@@ -1,14 +1,24 @@
 /**
  * Ingest: every MQTT message from agents goes through here, in arrival order.
  *
- *   message ─▶ decodeMessage (contract) ─✗─▶ count by reason, warn with topic, drop
+ *   message ─▶ decodeMessage (contract) ─✗─▶ count by reason, warn with topic, drop (stored())
  *      │
  *      ▼ queue (bounded: above maxPendingReadings the MQTT client stops reading → TCP backpressure)
  *   coalesce telemetry for batchMaxDelayMs or batchMaxReadings
  *      ▼
  *   ReadingStore.append (dedupe by agentId+seq) ─▶ only the NEW readings ─▶ engine.ingest
  *      ▼
- *   engine outputs ─▶ RecordStore (alarms, excursions, gaps) ─▶ EventSink (QoS 1)
+ *   engine outputs ─▶ RecordStore (alarms, excursions, gaps) ─▶ every message's stored() (PUBACK)
+ *      ▼
+ *   EventSink (QoS 1), called in order without waiting for the previous event's PUBACK
+ *
+ * Two callbacks per message (see `handleMessage`): `resume` lets the MQTT client parse the next
+ * packet at once (or later, for backpressure), `stored` says the message's data is committed,
+ * so the connection may send its PUBACK. A broker that got no PUBACK redelivers the message to
+ * the gateway's persistent session after a crash; the store's (agentId, seq) dedupe makes the
+ * redelivery harmless. A message whose processing failed for good (a birth whose upsert threw)
+ * is logged and acknowledged too, or every later PUBACK would wait behind it (PUBACKs go out in
+ * order, [MQTT-4.6.0-2]); telemetry is retried until it is stored.
  *
  * Births register units and probes (RecordStore and engine), agent states update the
  * online state (a last will of an older session is ignored, Sparkplug bdSeq style), gap
@@ -35,7 +45,14 @@ import type {
   StoredReading,
 } from "../storage/types.ts";
 import type { IngestMetrics } from "./metrics.ts";
-import type { EngineOutput, EnginePort, EventSink, IngestListeners, UnitRegistration } from "./ports.ts";
+import type {
+  EngineOutput,
+  EnginePort,
+  EventKind,
+  EventSink,
+  IngestListeners,
+  UnitRegistration,
+} from "./ports.ts";
 
 export interface IngestOptions {
   batchMaxDelayMs: number;
@@ -60,12 +77,15 @@ export interface IngestDeps {
   };
 }
 
-type Work =
+type Work = { stored: (() => void)[] } & (
   | { kind: "telemetry"; readings: StoredReading[] }
   | { kind: "birth"; siteId: string; payload: Birth }
   | { kind: "agentState"; siteId: string; payload: AgentState }
   | { kind: "gap"; siteId: string; payload: GapRecord }
-  | { kind: "movement"; payload: Movement };
+  | { kind: "movement"; payload: Movement }
+);
+
+const noop = () => {};
 
 const MAX_RETRY_DELAY_MS = 5000;
 
@@ -92,7 +112,8 @@ export class Ingest {
   #belowLimit: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #closed = false;
-  #published: Promise<void> = Promise.resolve();
+  /** Event publishes not settled yet (eventsPublished waits for them). */
+  readonly #publishing = new Set<Promise<void>>();
   readonly #units = new Map<string, string>();
   readonly #agents = new Map<string, AgentRecord>();
 
@@ -121,17 +142,23 @@ export class Ingest {
   }
 
   /**
-   * For mqtt.js `handleMessage`: the client reads the next packet (and sends this one's
-   * PUBACK) only after `done`, so holding `done` while the queue is full is TCP backpressure.
+   * For the gateway connection (`connectGateway` onMessage). `resume`: the MQTT client may parse
+   * the next packet; held while more than maxPendingReadings wait, which is TCP backpressure.
+   * `stored`: the message's data is committed (or the message was rejected), send its PUBACK.
    */
-  handleMessage(topic: string, payload: Buffer | Uint8Array, done: () => void): void {
-    this.accept(topic, payload);
-    if (this.#pendingReadings < this.#d.options.maxPendingReadings || this.#closed) done();
-    else this.#belowLimit.push(done);
+  handleMessage(
+    topic: string,
+    payload: Buffer | Uint8Array,
+    resume: () => void,
+    stored: () => void = noop,
+  ): void {
+    this.accept(topic, payload, stored);
+    if (this.#pendingReadings < this.#d.options.maxPendingReadings || this.#closed) resume();
+    else this.#belowLimit.push(resume);
   }
 
-  /** Validate and queue one message. Never throws. */
-  accept(topic: string, payload: Buffer | Uint8Array): void {
+  /** Validate and queue one message; `stored` once its data is committed. Never throws. */
+  accept(topic: string, payload: Buffer | Uint8Array, stored: () => void = noop): void {
     let msg: ReturnType<typeof decodeMessage>;
     try {
       msg = decodeMessage(topic, payload);
@@ -139,6 +166,8 @@ export class Ingest {
       const reason = isColdtraceError(err) ? err.code : "unexpected";
       this.#d.metrics.reject(reason);
       this.#log.warn({ topic, reason: (err as Error).message }, "message rejected");
+      // Redelivering it would not make it valid; the connection keeps PUBACKs in order.
+      stored();
       return;
     }
     this.#d.metrics.message(msg.kind);
@@ -167,27 +196,34 @@ export class Ingest {
           last.readings.length + readings.length <= this.#d.options.batchMaxReadings
         ) {
           for (const r of readings) last.readings.push(r);
+          last.stored.push(stored);
         } else {
-          this.#queue.push({ kind: "telemetry", readings });
+          this.#queue.push({ kind: "telemetry", readings, stored: [stored] });
         }
         this.#pendingReadings += readings.length;
         this.#d.metrics.pendingReadings = this.#pendingReadings;
         break;
       }
       case "birth":
-        this.#queue.push({ kind: "birth", siteId: msg.topic.siteId, payload: msg.payload });
+        this.#queue.push({ kind: "birth", siteId: msg.topic.siteId, payload: msg.payload, stored: [stored] });
         break;
       case "agentState":
-        this.#queue.push({ kind: "agentState", siteId: msg.topic.siteId, payload: msg.payload });
+        this.#queue.push({
+          kind: "agentState",
+          siteId: msg.topic.siteId,
+          payload: msg.payload,
+          stored: [stored],
+        });
         break;
       case "gap":
-        this.#queue.push({ kind: "gap", siteId: msg.topic.siteId, payload: msg.payload });
+        this.#queue.push({ kind: "gap", siteId: msg.topic.siteId, payload: msg.payload, stored: [stored] });
         break;
       case "movement":
-        this.#queue.push({ kind: "movement", payload: msg.payload });
+        this.#queue.push({ kind: "movement", payload: msg.payload, stored: [stored] });
         break;
       default:
         // Health is retained on the broker for whoever wants it; events are our own.
+        stored();
         return;
     }
     this.#schedule();
@@ -235,7 +271,7 @@ export class Ingest {
 
   async close(): Promise<void> {
     await this.flush();
-    await this.#published;
+    await this.eventsPublished();
     this.#closed = true;
     for (const done of this.#belowLimit.splice(0)) done();
   }
@@ -249,6 +285,7 @@ export class Ingest {
         } catch (err) {
           this.#log.error({ err, work: work.kind }, "ingest step failed");
         }
+        for (const stored of work.stored) stored();
         if (work.kind === "telemetry") {
           this.#pendingReadings -= work.readings.length;
           this.#d.metrics.pendingReadings = this.#pendingReadings;
@@ -391,27 +428,33 @@ export class Ingest {
       else await this.#d.records.upsertGap(o.gap);
     }
     await this.#d.listeners?.onEngineOutputs?.(outputs);
-    // Published in order on a chain of their own, not awaited here: while ingest holds the MQTT
-    // client for backpressure, the client cannot read the PUBACKs of our own events, so
-    // awaiting them would deadlock. The records are already stored above.
+    // Handed to the sink at once and in order (the MQTT client writes them in call order and
+    // keeps them in flight together), not awaited here: while ingest holds the MQTT client for
+    // backpressure, the client cannot read the PUBACKs of our own events, so awaiting them
+    // would deadlock. Chaining each publish behind the previous one's PUBACK made a burst of
+    // events wait one broker round trip each. The records are already stored above.
     for (const o of outputs) {
       if (o.type === "gap") continue;
       const topic = formatTopic({ kind: o.type, siteId: o.event.siteId, unitId: o.event.unitId });
-      this.#published = this.#published.then(async () => {
-        try {
-          await this.#d.sink.publish(o.type, topic, o.event);
-          this.#d.metrics.eventsPublished++;
-        } catch (err) {
-          this.#d.metrics.eventPublishFailures++;
-          this.#log.error({ err, topic, eventId: o.event.eventId }, "event publish failed");
-        }
-      });
+      const p = this.#publish(o.type, topic, o.event);
+      this.#publishing.add(p);
+      void p.finally(() => this.#publishing.delete(p));
+    }
+  }
+
+  async #publish(kind: EngineOutput["type"] & EventKind, topic: string, event: { eventId: string }) {
+    try {
+      await this.#d.sink.publish(kind, topic, event);
+      this.#d.metrics.eventsPublished++;
+    } catch (err) {
+      this.#d.metrics.eventPublishFailures++;
+      this.#log.error({ err, topic, eventId: event.eventId }, "event publish failed");
     }
   }
 
   /** Resolves when every event handed to the sink so far has been published (or failed). */
-  eventsPublished(): Promise<void> {
-    return this.#published;
+  async eventsPublished(): Promise<void> {
+    await Promise.all([...this.#publishing]);
   }
 
   /** Acknowledge an alarm through the engine, so the event is stored and published. */
@@ -421,7 +464,7 @@ export class Ingest {
   ): Promise<EngineOutput[]> {
     const outputs = this.#d.engine.acknowledge(alarmId, ack, this.#now());
     await this.#outputs(outputs);
-    await this.#published;
+    await this.eventsPublished();
     return outputs;
   }
 

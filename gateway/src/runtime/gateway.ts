@@ -7,7 +7,7 @@
  *     ├─ extensions (lotsExtension by default when config.lots.enabled)
  *     ├─ embedded? startEmbeddedBroker (credentials file)  : external URL
  *     ├─ Ingest (engine, EventSink = MQTT QoS 1, or a wrapper such as the lots outbox)
- *     ├─ connectGateway → handleMessage → ingest   (same code path for both brokers)
+ *     ├─ connectGateway → handleMessage → ingest   (same code path for both brokers; PUBACK once stored)
  *     ├─ extensions' onConnected(connection)        (the lots outbox dispatcher)
  *     ├─ tick every tickIntervalMs
  *     └─ buildApi (+ plugins of other modules) listening on api.port
@@ -222,7 +222,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       ...(opts.now ? { now: opts.now } : {}),
       persistentSession: config.broker.persistentSession,
       sites: config.broker.subscribeSites,
-      onMessage: (topic, payload, done) => ingest.handleMessage(topic, payload, done),
+      onMessage: (topic, payload, resume, stored) => ingest.handleMessage(topic, payload, resume, stored),
     });
     const conn = connection;
     cleanups.push(() => conn.close());
