@@ -172,7 +172,12 @@ async function waitStored(apiUrl: string, sent: number): Promise<{ sent: number;
   }
 }
 
-function fleetAgents(prefix: string, sites: number) {
+interface FleetAgentId {
+  agentId: string;
+  siteId: string;
+}
+
+function fleetAgents(prefix: string, sites: number): FleetAgentId[] {
   return Array.from({ length: sites }, (_, i) => ({
     agentId: `${prefix}-${i + 1}-pi`,
     siteId: `${prefix}-${i + 1}`,
@@ -326,35 +331,48 @@ async function latency(name: string, rate: number): Promise<Result> {
   const intervalMs = 10_000;
   const probesTotal = shape.sites * shape.units * shape.probes;
   const speed = (rate * intervalMs) / 1000 / probesTotal;
-  const agents = fleetAgents(prefix, shape.sites);
+  // One single-site fleet per agent, started a fraction of the interval apart: real agents poll
+  // on their own clocks. One fleet of five sites published all 100 units in the same
+  // millisecond every interval, a burst the gateway then worked through for ~17 ms of CPU, so
+  // the latency measured the position of the trigger in an artificial burst.
+  const agents = Array.from(
+    { length: shape.sites },
+    (_, i) => fleetAgents(`${prefix}s${i}`, 1)[0] as FleetAgentId,
+  );
   const gw = await startGatewayProcess({ agents, sites: agents.map((a) => a.siteId) });
-  const excursions: ExcursionInjection[] = [];
-  for (let k = 0; k < shape.sites * shape.units; k++) {
-    excursions.push({
-      site: Math.floor(k / shape.units),
-      unit: k % shape.units,
-      afterMs: 10 * MIN + k * MIN,
-      durationMs: 10 * MIN,
-      tempC: 14,
-    });
-  }
   const batches = new Map<string, BatchInfo[]>();
   const startAt = Math.floor(Date.now() / MIN) * MIN - 6 * 60 * MIN;
-  const options: FleetOptions = {
-    url: gw.brokerUrl,
-    ...shape,
-    sitePrefix: prefix,
-    intervalMs,
-    startAt,
-    excursions,
-    credentials: (a) => ({ username: a.agentId, password: gw.agentPassword.get(a.agentId) as string }),
-    onBatch: (b) => {
-      const list = batches.get(b.unitId) ?? [];
-      if (list.length === 0) batches.set(b.unitId, list);
-      list.push(b);
-    },
-  };
-  const fleet = new Fleet(options);
+  const excursionCount = shape.sites * shape.units;
+  const fleets = agents.map((_, i) => {
+    const excursions: ExcursionInjection[] = [];
+    for (let k = 0; k < excursionCount; k++) {
+      if (Math.floor(k / shape.units) !== i) continue;
+      excursions.push({
+        site: 0,
+        unit: k % shape.units,
+        afterMs: 10 * MIN + k * MIN,
+        durationMs: 10 * MIN,
+        tempC: 14,
+      });
+    }
+    const options: FleetOptions = {
+      url: gw.brokerUrl,
+      ...shape,
+      sites: 1,
+      sitePrefix: `${prefix}s${i}`,
+      intervalMs,
+      startAt,
+      excursions,
+      credentials: (a) => ({ username: a.agentId, password: gw.agentPassword.get(a.agentId) as string }),
+      onBatch: (b) => {
+        const list = batches.get(b.unitId) ?? [];
+        if (list.length === 0) batches.set(b.unitId, list);
+        list.push(b);
+      },
+    };
+    return new Fleet(options);
+  });
+  const readingsSent = () => fleets.reduce((n, f) => n + f.readingsSent, 0);
   const events: { kind: string; unitId: string; t: number; at: number }[] = [];
   let sub: MqttClient | undefined;
   try {
@@ -368,16 +386,20 @@ async function latency(name: string, rate: number): Promise<Result> {
         events.push({ kind: "excursion", unitId: m.payload.unitId, t, at: m.payload.startedAt });
     });
     for (const a of agents) await sub.subscribeAsync(topicFilters.events(a.siteId), { qos: 1 });
-    await fleet.start();
+    for (const f of fleets) await f.start();
     while ((await metric(gw.apiUrl, 'coldtrace_ingest_messages_total\\{kind="birth"\\}')) < shape.sites) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    const endSim = startAt + (10 + excursions.length + 15) * MIN;
+    const endSim = startAt + (10 + excursionCount + 15) * MIN;
     const m = await measured(gw.child.pid as number, async () => {
-      fleet.runRealtime({ speed, tickMs: Number(process.env.BENCH_TICK_MS ?? 5) });
-      while (fleet.simNow < endSim) await new Promise((r) => setTimeout(r, 50));
-      await fleet.stop();
-      return waitStored(gw.apiUrl, fleet.readingsSent);
+      const phaseMs = intervalMs / speed / fleets.length;
+      for (const [i, f] of fleets.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, phaseMs));
+        f.runRealtime({ speed, tickMs: Number(process.env.BENCH_TICK_MS ?? 5) });
+      }
+      while (fleets.some((f) => f.simNow < endSim)) await new Promise((r) => setTimeout(r, 50));
+      await Promise.all(fleets.map((f) => f.stop()));
+      return waitStored(gw.apiUrl, readingsSent());
     });
     const alarm: number[] = [];
     const excursion: number[] = [];
@@ -402,11 +424,11 @@ async function latency(name: string, rate: number): Promise<Result> {
       rssPeakMb: m.rssPeak / 2 ** 20,
       rssEndMb: m.rssEnd / 2 ** 20,
       latency: { alarm, excursion },
-      note: `${shape.sites * shape.units} excursions, ${speed}× simulated time`,
+      note: `${excursionCount} excursions, ${speed}× simulated time`,
     };
   } finally {
     await sub?.endAsync();
-    await fleet.stop().catch(() => {});
+    await Promise.all(fleets.map((f) => f.stop().catch(() => {})));
     await stopGatewayProcess(gw);
     await rm(gw.dir, { recursive: true, force: true });
   }
