@@ -190,6 +190,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
         tls: config.broker.tls,
         drainTimeoutMs: config.broker.drainTimeoutMs,
         queueLimit: config.broker.queueLimit,
+        maxQueuedMessages: config.broker.maxQueuedMessages,
+        maxQueuedBytes: config.broker.maxQueuedBytes,
         concurrency: config.broker.concurrency,
         credentials,
         log,
@@ -265,6 +267,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
           metrics.render({
             coldtrace_process_resident_memory_bytes: process.memoryUsage().rss,
             coldtrace_broker_connected_clients: broker?.aedes.connectedClients ?? 0,
+            coldtrace_broker_offline_queue_dropped_total: broker?.queues.droppedTotal() ?? 0,
           }),
         log,
         plugins: apiPlugins,
