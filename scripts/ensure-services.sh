@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests need and starts the services they talk to, when
 # missing. Idempotent; used by .ci/run and by contributors (needs root or sudo for apt).
 set -euo pipefail
-packages=(socat influxdb mosquitto mosquitto-clients postgresql chromium)
+# chromium joins the list when the QA console and its browser tests land.
+packages=(socat influxdb mosquitto mosquitto-clients postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
