@@ -57,8 +57,27 @@ export interface EmbeddedBroker {
   gatewayAccount: { username: string; password: string };
   /** Offline-queue bound counters: `queues.droppedTotal()` for the gateway's metrics. */
   queues: OfflineQueueStats;
+  /**
+   * Hand agent and ERP data to ingest before the broker acknowledges it (see `Handoff`).
+   * Unset, the broker acknowledges on receipt, as any broker does.
+   */
+  setHandoff(handoff: Handoff | undefined): void;
   close(): Promise<void>;
 }
+
+/**
+ * Resolves once the message's data is committed. aedes writes a QoS 1 PUBACK right after
+ * `authorizePublish` and before delivering the message, so on its own it acknowledges an agent's
+ * readings before the gateway has stored them, and a kill -9 of the gateway (which takes the
+ * broker with it) would lose them although the agent deleted them from its outbox. With a
+ * handoff, `authorizePublish` gives agent/ERP data to the same ingest the gateway's MQTT client
+ * feeds and answers only after the commit; `authorizeForward` then skips the gateway's own
+ * client for that message, so it is ingested once. Other subscribers get it as usual.
+ */
+export type Handoff = (topic: string, payload: Buffer) => Promise<void>;
+
+/** Topic kinds ingest stores: what must be committed before an agent or the ERP gets its PUBACK. */
+const handedKinds = new Set(["telemetry", "birth", "agentState", "gap", "movement"]);
 
 type AuthError = Error & { returnCode: number };
 
@@ -91,6 +110,10 @@ function closeServer(server: Server): Promise<void> {
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const log = opts.log.child({ component: "broker" });
   const identities = new WeakMap<Client, Identity>();
+  let handoff: Handoff | undefined;
+  // Payload buffers already given to ingest: aedes keeps the same Buffer when it wraps the
+  // packet for delivery, so authorizeForward can recognise them. Weak: gone with the packet.
+  const handed = new WeakSet<Buffer>();
   const gatewayAccount = { username: `_gateway-${generateSecret().slice(0, 8)}`, password: generateSecret() };
   const gatewayIdentity: Identity = { username: gatewayAccount.username, role: "gateway", siteIds: ["*"] };
   const queues = new OfflineQueueBound(
@@ -156,7 +179,34 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       }
       // Only small state topics are retained, never readings (docs/protocol.md).
       if (packet.retain && decision.topic && !topicRules[decision.topic.kind].retain) packet.retain = false;
+      const payload = packet.payload;
+      if (
+        handoff &&
+        packet.qos === 1 &&
+        (identity.role === "agent" || identity.role === "erp") &&
+        decision.topic &&
+        handedKinds.has(decision.topic.kind) &&
+        Buffer.isBuffer(payload)
+      ) {
+        handed.add(payload);
+        handoff(packet.topic, payload).then(
+          () => done(null),
+          (err: unknown) => {
+            // Not stored: deliver it to the gateway's client as usual, which retries.
+            handed.delete(payload);
+            log.warn({ err, clientId: client.id, topic: packet.topic }, "handoff to ingest failed");
+            done(null);
+          },
+        );
+        return;
+      }
       done(null);
+    },
+    authorizeForward(client, packet) {
+      if (Buffer.isBuffer(packet.payload) && handed.has(packet.payload)) {
+        if (identities.get(client)?.role === "gateway") return null;
+      }
+      return packet;
     },
     authorizeSubscribe(client, sub, done) {
       const identity = identities.get(client);
@@ -213,6 +263,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     aedes,
     gatewayAccount,
     queues,
+    setHandoff(h) {
+      handoff = h;
+    },
     async close() {
       await new Promise<void>((r) => aedes.close(() => r()));
       await Promise.all([closeServer(tcp), tls ? closeServer(tls) : Promise.resolve()]);

@@ -228,6 +228,10 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       listeners,
     });
     await ingest.start();
+    // Embedded broker: agents get their PUBACK only once ingest has committed their data.
+    broker?.setHandoff(
+      (topic, payload) => new Promise<void>((resolve) => ingest.accept(topic, payload, resolve)),
+    );
     connection = await connectGateway({
       url: brokerUrl,
       gatewayId: config.gatewayId,
@@ -246,7 +250,10 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       if (off) cleanups.push(off);
     }
     // Flush queued readings and publish their events while the session is still up.
-    cleanups.push(() => ingest.close());
+    cleanups.push(async () => {
+      broker?.setHandoff(undefined); // from now on the broker acknowledges on receipt again
+      await ingest.close();
+    });
 
     const tickMs = opts.tickIntervalMs ?? 10_000;
     const tick = setInterval(() => {

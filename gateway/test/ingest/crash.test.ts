@@ -4,10 +4,9 @@
  * keeps publishing while it is down, and the restarted gateway must hold every reading the
  * agent got a PUBACK for, exactly once.
  *
- * Why Mosquitto and not the embedded broker: the broker must outlive the gateway, so that what
- * the gateway did not acknowledge is redelivered to its session. With the embedded broker both
- * die together and only the agent's own QoS 1 retry (to the broker's PUBACK) can save a reading;
- * that is the broker's acknowledgement, not the gateway's, and is outside this test.
+ * Why Mosquitto: the broker must outlive the gateway, so that what the gateway did not
+ * acknowledge is redelivered to its session. The embedded broker dies with the gateway; there
+ * the agent's own PUBACK must wait for the commit, which crash-embedded.test.ts proves.
  * A gateway that acknowledged on queueing (as before this test) fails it: the readings of the
  * batch being committed at the kill are gone from the broker, acknowledged.
  */
