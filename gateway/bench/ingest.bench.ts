@@ -530,6 +530,10 @@ const ANALYSIS = [
   "and fsync stalls on the shared disk), and it runs on the event loop that also runs the broker.",
   "Next step: the SQLite append on a worker thread (storage module), so the loop never waits on",
   "the disk.",
+  "Since commit aa81887 the embedded broker hands agent data to ingest in the gateway process and",
+  "acknowledges it after the commit (no second hop through the gateway's own MQTT client), which",
+  "raised embedded + SQLite throughput (128,000 readings/s in a run beside this one) and lowered",
+  "the paced latency to p50 about 5 ms, p99 16\u201325 ms: still above the 10 ms target.",
 ];
 
 function writeSection(section: string): void {
