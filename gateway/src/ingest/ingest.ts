@@ -427,7 +427,6 @@ export class Ingest {
       else if (o.type === "excursion") await this.#d.records.upsertExcursion(excursionRecordOf(o));
       else await this.#d.records.upsertGap(o.gap);
     }
-    await this.#d.listeners?.onEngineOutputs?.(outputs);
     // Handed to the sink at once and in order (the MQTT client writes them in call order and
     // keeps them in flight together), not awaited here: while ingest holds the MQTT client for
     // backpressure, the client cannot read the PUBACKs of our own events, so awaiting them
@@ -440,6 +439,9 @@ export class Ingest {
       this.#publishing.add(p);
       void p.finally(() => this.#publishing.delete(p));
     }
+    // Listeners (the lots module: correlation, exposure, quarantine through its own outbox) run
+    // after the events are handed on, so an alarm never waits for lot bookkeeping.
+    await this.#d.listeners?.onEngineOutputs?.(outputs);
   }
 
   async #publish(kind: EngineOutput["type"] & EventKind, topic: string, event: { eventId: string }) {
