@@ -27,7 +27,7 @@ import type pino from "pino";
 import type { z } from "zod";
 import { summarizeExposure } from "../excursions/metrics.ts";
 import { createEventOutbox, type EventOutbox } from "../outbox/index.ts";
-import { type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "../outbox/sql.ts";
+import { Mutex, type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "../outbox/sql.ts";
 import type { ReadingStore, StoredReading } from "../storage/types.ts";
 import { type CsvImportReport, readMovementsCsv } from "./csv.ts";
 import { type LedgerMovement, lotIntervals, OPEN_END, traceExposure } from "./ledger.ts";
@@ -182,18 +182,6 @@ function parse<S extends z.ZodType>(schema: S, where: string, input: unknown): z
   const r = schema.safeParse(input);
   if (!r.success) throw invalid(where, r.error, input);
   return r.data;
-}
-
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  lock<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn);
-    this.tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
 }
 
 /** A lot number as an eventId piece: readable slug plus a hash, since `/` and spaces are not allowed. */

@@ -35,7 +35,7 @@ export interface SqlDatabase extends SqlExecutor {
 }
 
 /** A FIFO async lock: SQLite has one connection, so transactions must not interleave. */
-class Mutex {
+export class Mutex {
   private tail: Promise<void> = Promise.resolve();
   lock<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.tail.then(fn);
