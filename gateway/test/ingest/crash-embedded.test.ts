@@ -5,22 +5,20 @@
  * the PUBACK on receipt, before the gateway stores anything; the broker's ingest handoff
  * (gateway/src/broker/embedded.ts) makes it wait for the commit.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { fileURLToPath } from "node:url";
 import { encodePayload, formatTopic } from "@coldtrace/protocol";
 import { freePort } from "@coldtrace/testkit";
 import { connectAsync, type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { CredentialStore } from "../../src/broker/credentials.ts";
-import { until } from "./harness.ts";
+import { spawnGatewayProcess, until } from "./harness.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const T0 = 1_764_057_600_000;
 const PER_MESSAGE = 20;
 
@@ -66,20 +64,7 @@ describe("gateway crash under load, embedded broker", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function startGateway(): Promise<ChildProcess> {
-    const c = spawn(process.execPath, [MAIN, "run", "--config", file], {
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    await until(async () => {
-      if (c.exitCode !== null) throw new Error(`gateway exited with ${c.exitCode}`);
-      try {
-        return (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok;
-      } catch {
-        return false;
-      }
-    }, "gateway up");
-    return c;
-  }
+  const startGateway = () => spawnGatewayProcess(file, apiPort);
 
   function storedSeqs(): number[] {
     const db = new DatabaseSync(path.join(dir, "ct.db"), { readOnly: true });

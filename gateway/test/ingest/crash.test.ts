@@ -10,21 +10,19 @@
  * A gateway that acknowledged on queueing (as before this test) fails it: the readings of the
  * batch being committed at the kill are gone from the broker, acknowledged.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { fileURLToPath } from "node:url";
 import { encodePayload, formatTopic } from "@coldtrace/protocol";
 import { freePort, mqttUrl, requireService } from "@coldtrace/testkit";
 import { connectAsync, type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { until } from "./harness.ts";
+import { spawnGatewayProcess, until } from "./harness.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const T0 = 1_764_057_600_000;
 const PER_MESSAGE = 20;
 const mosquitto = await requireService("mosquitto");
@@ -70,20 +68,7 @@ describe.skipIf(!mosquitto.available)(`gateway crash under load ${mosquitto.reas
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function startGateway(): Promise<ChildProcess> {
-    const c = spawn(process.execPath, [MAIN, "run", "--config", file], {
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    await until(async () => {
-      if (c.exitCode !== null) throw new Error(`gateway exited with ${c.exitCode}`);
-      try {
-        return (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok;
-      } catch {
-        return false;
-      }
-    }, "gateway up");
-    return c;
-  }
+  const startGateway = () => spawnGatewayProcess(file, apiPort);
 
   function storedRows(): { rows: number; distinct: number } {
     const db = new DatabaseSync(path.join(dir, "ct.db"), { readOnly: true });

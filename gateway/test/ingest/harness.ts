@@ -2,10 +2,12 @@
  * A gateway on a free port with SQLite in a temp folder, agent accounts, and helpers to wait
  * for events (never for time). Shared by the ingest, API and end-to-end suites.
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { connectAsync, type MqttClient } from "mqtt";
 import pino from "pino";
 import { CredentialStore } from "../../src/broker/credentials.ts";
@@ -39,6 +41,23 @@ export async function until(pred: () => boolean | Promise<boolean>, what = "cond
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** `coldtrace-gateway run --config file` as a child process, resolved once its API answers /health. */
+export async function spawnGatewayProcess(configFile: string, apiPort: number): Promise<ChildProcess> {
+  const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+  const c = spawn(process.execPath, [main, "run", "--config", configFile], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await until(async () => {
+    if (c.exitCode !== null) throw new Error(`gateway exited with ${c.exitCode}`);
+    try {
+      return (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok;
+    } catch {
+      return false;
+    }
+  }, "gateway up");
+  return c;
 }
 
 /**
