@@ -524,8 +524,9 @@ function render(results: Result[], notes: string[]): string {
 /** Interpretation of the last committed figures; update it with them. */
 const ANALYSIS = [
   "Honest reading: figures vary between runs on these two shared cores (other engineers' tests",
-  "often run alongside). Earlier runs gave 77,000\u2013128,000 readings/s (embedded + SQLite) and",
-  "51,000\u201369,000 (Mosquitto + InfluxDB); this run had the machine to itself. The gateway sends",
+  "often run alongside). Earlier runs, on a 2-core AMD EPYC machine and before the checkpoint",
+  "fix below, gave 77,000\u2013128,000 readings/s (embedded + SQLite) and 51,000\u201369,000",
+  "(Mosquitto + InfluxDB); this run had its machine to itself. The gateway sends",
   "an agent message's PUBACK only after its readings are committed, with either broker.",
   "",
   "Event latency, how the target was reached. The first runs gave p99 47\u201376 ms: one fleet",
