@@ -289,7 +289,7 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
   const sql: SqlDatabase = sqlDatabase(deps.db);
   const outbox = createEventOutbox(sql, clock);
   await outbox.init();
-  await sql.exec(lotsDdl);
+  await sql.migrate("lots", [lotsDdl]);
   const summarize: SummarizeExposure = deps.summarizeExposure ?? summarizeExposure;
   const writes = new Mutex();
   let lastSweep = 0;

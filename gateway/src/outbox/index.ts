@@ -114,7 +114,7 @@ export function createEventOutbox(db: RecordDb | SqlDatabase, clock: { now(): nu
 
   const outbox: EventOutbox = {
     async init() {
-      await sql.exec(sql.kind === "sqlite" ? DDL_SQLITE : DDL_PG);
+      await sql.migrate("outbox", [sql.kind === "sqlite" ? DDL_SQLITE : DDL_PG]);
     },
 
     async enqueue(tx, kind, topic, payload, eventId) {

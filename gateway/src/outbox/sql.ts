@@ -13,6 +13,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { ColdtraceError } from "@coldtrace/protocol";
 import pg from "pg";
+import { migratePostgres, migrateSqlite } from "../storage/migrate.ts";
 
 /** The record database as the gateway hands it out. */
 export type RecordDb = { kind: "sqlite"; db: DatabaseSync } | { kind: "postgres"; pool: pg.Pool };
@@ -30,8 +31,8 @@ export interface SqlExecutor {
 
 export interface SqlDatabase extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
-  /** Run DDL (several statements separated by `;`). */
-  exec(ddl: string): Promise<void>;
+  /** Bring `module`'s schema up to date: script i is version i + 1 (storage/migrate.ts). */
+  migrate(module: string, scripts: readonly string[]): Promise<void>;
 }
 
 /** A FIFO async lock: SQLite has one connection, so transactions must not interleave. */
@@ -166,8 +167,8 @@ export function sqlDatabase(rdb: RecordDb): SqlDatabase {
           }
         });
       },
-      async exec(ddl: string): Promise<void> {
-        await lock.lock(async () => db.exec(ddl));
+      async migrate(module, scripts): Promise<void> {
+        await lock.lock(async () => migrateSqlite(db, module, scripts));
       },
     };
   }
@@ -191,12 +192,6 @@ export function sqlDatabase(rdb: RecordDb): SqlDatabase {
         client.release();
       }
     },
-    async exec(ddl: string): Promise<void> {
-      try {
-        await pool.query(ddl);
-      } catch (err) {
-        throw storeError(err, ddl);
-      }
-    },
+    migrate: (module, scripts) => migratePostgres(pool, module, scripts),
   };
 }

@@ -10,7 +10,8 @@ import Fastify from "fastify";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLotService, type LotService, lotIntervals, lotsPlugin } from "../../src/lots/index.ts";
-import type { RecordDb } from "../../src/outbox/index.ts";
+import { lotsDdl } from "../../src/lots/schema.ts";
+import { type RecordDb, sqlDatabase } from "../../src/outbox/index.ts";
 import { createSqliteReadingStore, openSqlite } from "../../src/storage/sqlite.ts";
 import type { ReadingStore } from "../../src/storage/types.ts";
 
@@ -115,6 +116,43 @@ export function lotsSuite(
     });
     afterAll(async () => {
       await handle?.close();
+    });
+
+    it("keeps its schema and the outbox's in the migration runner", async () => {
+      const versions = await sqlDatabase(handle.db).all<{ module: string; version: number }>(
+        "SELECT module, version FROM schema_migrations WHERE module IN ('lots', 'outbox') ORDER BY module, version",
+      );
+      expect(versions.map((v) => `${v.module}@${Number(v.version)}`)).toEqual(["lots@1", "outbox@1"]);
+    });
+
+    it("takes over a database whose lots tables were made before the migration runner", async () => {
+      const old = await makeDb();
+      try {
+        // What earlier builds ran at every start: the DDL itself, no schema_migrations rows.
+        const sql = sqlDatabase(old.db);
+        await sql.transaction(async (tx) => {
+          for (const stmt of lotsDdl.split(";").filter((st) => st.trim() !== "")) await tx.run(stmt);
+        });
+        await sql.run(
+          "INSERT INTO lot_products (sku, name, storage_class, do_not_freeze, updated_at) VALUES (?, ?, ?, ?, ?)",
+          ["OLD-SKU", "made by an earlier build", "2-8C", 1, T0],
+        );
+        await createLotService({
+          db: old.db,
+          readings,
+          clock,
+          log: pino({ level: "silent" }),
+          unitLimits: () => ({ high: 8, low: 2 }),
+        });
+        const rows = await sql.all<{ sku: string }>("SELECT sku FROM lot_products");
+        expect(rows.map((r) => r.sku)).toEqual(["OLD-SKU"]);
+        const versions = await sql.all<{ module: string }>(
+          "SELECT module FROM schema_migrations WHERE module = 'lots'",
+        );
+        expect(versions).toHaveLength(1);
+      } finally {
+        await old.close();
+      }
     });
 
     it("builds the same ledger from any arrival order of the same movements; duplicates are ignored", async () => {
