@@ -202,31 +202,58 @@ export const busSchema = z.discriminatedUnion("type", [
   serialAsciiBusSchema,
 ]);
 
-export const busesSchema = z.array(busSchema).superRefine((buses, ctx) => {
-  const busIds = new Set<string>();
-  const probeIds = new Set<string>();
-  const ports = new Set<string>();
-  buses.forEach((bus, i) => {
-    if (busIds.has(bus.id))
-      ctx.addIssue({ code: "custom", message: `duplicate bus id ${bus.id}`, path: [i, "id"] });
-    busIds.add(bus.id);
-    if (bus.type !== "modbus-tcp") {
-      // One serial port is one bus: two bus entries would open it twice and collide on the wire.
-      if (ports.has(bus.port))
-        ctx.addIssue({
-          code: "custom",
-          message: `port ${bus.port} is used by another bus`,
-          path: [i, "port"],
-        });
-      ports.add(bus.port);
-    }
-    bus.probes.forEach((p, j) => {
-      if (probeIds.has(p.id))
-        ctx.addIssue({ code: "custom", message: `duplicate probe id ${p.id}`, path: [i, "probes", j, "id"] });
-      probeIds.add(p.id);
+/**
+ * Cross-checks of the whole list. They run even when some bus is malformed (zod skips plain
+ * refinements then), reading what is there defensively, so one `check-config` names every
+ * problem at once instead of revealing the duplicates only after the shapes are fixed.
+ */
+export const busesSchema = z.array(busSchema).superRefine(
+  (value, ctx) => {
+    const busIds = new Set<string>();
+    const probeIds = new Set<string>();
+    const ports = new Set<string>();
+    items(value).forEach((bus, i) => {
+      const id = text(field(bus, "id"));
+      if (id !== undefined) {
+        if (busIds.has(id))
+          ctx.addIssue({ code: "custom", message: `duplicate bus id ${id}`, path: [i, "id"] });
+        busIds.add(id);
+      }
+      const port = text(field(bus, "port"));
+      if (field(bus, "type") !== "modbus-tcp" && port !== undefined) {
+        // One serial port is one bus: two bus entries would open it twice and collide on the wire.
+        if (ports.has(port))
+          ctx.addIssue({ code: "custom", message: `port ${port} is used by another bus`, path: [i, "port"] });
+        ports.add(port);
+      }
+      items(field(bus, "probes")).forEach((p, j) => {
+        const probeId = text(field(p, "id"));
+        if (probeId === undefined) return;
+        if (probeIds.has(probeId))
+          ctx.addIssue({
+            code: "custom",
+            message: `duplicate probe id ${probeId}`,
+            path: [i, "probes", j, "id"],
+          });
+        probeIds.add(probeId);
+      });
     });
-  });
-});
+  },
+  { when: () => true },
+);
+
+/** What a cross-check may read of a value that failed its own shape: arrays, objects, strings. */
+export function items(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+export function field(v: unknown, key: string): unknown {
+  return typeof v === "object" && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)[key]
+    : undefined;
+}
+export function text(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
 
 export type BusConfig = z.output<typeof busSchema>;
 export type BusConfigInput = z.input<typeof busSchema>;

@@ -14,7 +14,7 @@
  */
 import { MAX_READINGS_PER_BATCH, segmentId, unitKind } from "@coldtrace/protocol";
 import { z } from "zod";
-import { busesSchema } from "./buses.ts";
+import { busesSchema, field, items, text } from "./buses.ts";
 
 export const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 export type LogLevel = z.infer<typeof logLevel>;
@@ -157,57 +157,72 @@ export const configSchema = z
     logging: loggingSection,
   })
   .strict()
-  .superRefine((cfg, ctx) => {
-    const units = new Map<string, number>();
-    cfg.units.forEach((u, i) => {
-      if (units.has(u.id))
-        ctx.addIssue({ code: "custom", message: `duplicate unit id ${u.id}`, path: ["units", i, "id"] });
-      units.set(u.id, i);
-    });
-    const used = new Set<string>();
-    cfg.buses.forEach((bus, i) => {
-      bus.probes.forEach((p, j) => {
-        used.add(p.unit);
-        if (!units.has(p.unit))
+  // Runs even when some section is malformed (see busesSchema), reading what is there.
+  .superRefine(
+    (cfg, ctx) => {
+      const units = new Map<string, number>();
+      items(field(cfg, "units")).forEach((u, i) => {
+        const id = text(field(u, "id"));
+        if (id === undefined) return;
+        if (units.has(id))
+          ctx.addIssue({ code: "custom", message: `duplicate unit id ${id}`, path: ["units", i, "id"] });
+        units.set(id, i);
+      });
+      const used = new Set<string>();
+      items(field(cfg, "buses")).forEach((bus, i) => {
+        items(field(bus, "probes")).forEach((p, j) => {
+          const unit = text(field(p, "unit"));
+          if (unit === undefined) return;
+          used.add(unit);
+          if (!units.has(unit))
+            ctx.addIssue({
+              code: "custom",
+              message: `unit ${unit} is not in units[] (known: ${[...units.keys()].join(", ") || "none"})`,
+              path: ["buses", i, "probes", j, "unit"],
+            });
+        });
+      });
+      // Only when buses[] is there at all: a missing list is reported as such, not once per unit.
+      if (Array.isArray(field(cfg, "buses"))) {
+        items(field(cfg, "units")).forEach((u, i) => {
+          const id = text(field(u, "id"));
+          if (id !== undefined && !used.has(id))
+            ctx.addIssue({
+              code: "custom",
+              message: `unit ${id} has no probe in buses[]`,
+              path: ["units", i, "id"],
+            });
+        });
+      }
+      const buses = items(field(cfg, "buses"));
+      items(field(field(cfg, "localAlarm"), "outputs")).forEach((o, i) => {
+        const busId = text(field(o, "busId"));
+        const bus = buses.find((b) => field(b, "id") === busId);
+        if (busId !== undefined && !bus)
           ctx.addIssue({
             code: "custom",
-            message: `unit ${p.unit} is not in units[] (known: ${[...units.keys()].join(", ") || "none"})`,
-            path: ["buses", i, "probes", j, "unit"],
+            message: `bus ${busId} is not in buses[]`,
+            path: ["localAlarm", "outputs", i, "busId"],
           });
-      });
-    });
-    cfg.units.forEach((u, i) => {
-      if (!used.has(u.id))
-        ctx.addIssue({
-          code: "custom",
-          message: `unit ${u.id} has no probe in buses[]`,
-          path: ["units", i, "id"],
-        });
-    });
-    cfg.localAlarm.outputs.forEach((o, i) => {
-      const bus = cfg.buses.find((b) => b.id === o.busId);
-      if (!bus)
-        ctx.addIssue({
-          code: "custom",
-          message: `bus ${o.busId} is not in buses[]`,
-          path: ["localAlarm", "outputs", i, "busId"],
-        });
-      else if (bus.type === "serial-ascii")
-        ctx.addIssue({
-          code: "custom",
-          message: `bus ${o.busId} is serial-ascii; a relay needs a modbus-rtu or modbus-tcp bus`,
-          path: ["localAlarm", "outputs", i, "busId"],
-        });
-      o.units?.forEach((u, j) => {
-        if (!units.has(u))
+        else if (bus && field(bus, "type") === "serial-ascii")
           ctx.addIssue({
             code: "custom",
-            message: `unit ${u} is not in units[]`,
-            path: ["localAlarm", "outputs", i, "units", j],
+            message: `bus ${busId} is serial-ascii; a relay needs a modbus-rtu or modbus-tcp bus`,
+            path: ["localAlarm", "outputs", i, "busId"],
           });
+        items(field(o, "units")).forEach((u, j) => {
+          const unit = text(u);
+          if (unit !== undefined && !units.has(unit))
+            ctx.addIssue({
+              code: "custom",
+              message: `unit ${unit} is not in units[]`,
+              path: ["localAlarm", "outputs", i, "units", j],
+            });
+        });
       });
-    });
-  });
+    },
+    { when: () => true },
+  );
 
 export type ConfigInput = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;

@@ -139,6 +139,43 @@ describe("loadConfig", () => {
     }
   });
 
+  it("names shape errors and cross-check errors in the same pass", () => {
+    // Type errors (missing, wrong type, not in the enum) abort the plain refinements of every
+    // object above them in zod; a value out of range does not.
+    const doc = validConfig();
+    delete doc.agent.id; // shape
+    doc.mqtt.inflightWindow = "many"; // shape
+    doc.buses[0].probes[1].type = "float128"; // shape, in the bus that also repeats a probe id
+    doc.buses[0].probes[1].id = "fridge-2-top"; // cross-check: duplicate probe id
+    doc.buses[0].probes[0].unit = "fridge-9"; // cross-check: unknown unit
+    doc.units.push({ id: "box-7", kind: "fridge" }); // cross-check: duplicate unit id
+    const file = write("mixed.yaml", doc);
+    let message = "";
+    try {
+      loadConfig(file);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const e of [
+      "agent.id: expected string, got nothing",
+      'mqtt.inflightWindow: expected number, got "many"',
+      "buses[0].probes[1].type:",
+      "buses[0].probes[1].id: duplicate probe id fridge-2-top",
+      "buses[0].probes[0].unit: unit fridge-9 is not in units[]",
+      "units[2].id: duplicate unit id box-7",
+    ])
+      expect(message).toContain(e);
+  });
+
+  it("does not trip over sections of the wrong type in cross-checks", () => {
+    const doc = validConfig();
+    doc.buses = "rs485-1";
+    doc.units = [{ kind: "fridge" }, 7];
+    doc.localAlarm = { outputs: [null, { busId: 3 }] };
+    const file = write("wrong-types.yaml", doc);
+    expect(() => loadConfig(file)).toThrow(expect.objectContaining({ code: "CT_CFG_INVALID" }));
+  });
+
   it("reports unreadable files and broken YAML as CT_CFG_UNREADABLE", () => {
     expect(() => loadConfig(join(tmp.dir, "nope.yaml"))).toThrow(
       expect.objectContaining({ code: "CT_CFG_UNREADABLE", message: expect.stringContaining("ENOENT") }),
