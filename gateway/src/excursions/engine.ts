@@ -171,6 +171,9 @@ interface State {
   segT: number | null;
   worstHigh: number | null;
   worstLow: number | null;
+  /** The probes that hold worstHigh / worstLow (ties: the smallest probe id, any arrival order). */
+  worstHighProbe: string | null;
+  worstLowProbe: string | null;
   probes: Map<string, { t: number; tempC: number }>;
   faults: Map<string, string>;
   high: SideSt;
@@ -190,6 +193,8 @@ function initialState(): State {
     segT: null,
     worstHigh: null,
     worstLow: null,
+    worstHighProbe: null,
+    worstLowProbe: null,
     probes: new Map(),
     faults: new Map(),
     high: newSide(),
@@ -212,6 +217,8 @@ function cloneState(s: State): State {
     segT: s.segT,
     worstHigh: s.worstHigh,
     worstLow: s.worstLow,
+    worstHighProbe: s.worstHighProbe,
+    worstLowProbe: s.worstLowProbe,
     probes: new Map(s.probes),
     faults: new Map(s.faults),
     high: cloneSide(s.high),
@@ -686,16 +693,26 @@ export class ExcursionEngine {
     // The worst probe decides: each probe's latest value, unless older than the gap limit.
     let hi: number | null = null;
     let lo: number | null = null;
+    let hiProbe: string | null = null;
+    let loProbe: string | null = null;
     for (const [probeId, v] of st.probes) {
       if (t - v.t > p.maxGapMs) {
         st.probes.delete(probeId);
         continue;
       }
-      if (hi === null || v.tempC > hi) hi = v.tempC;
-      if (lo === null || v.tempC < lo) lo = v.tempC;
+      if (hi === null || v.tempC > hi || (v.tempC === hi && probeId < (hiProbe as string))) {
+        hi = v.tempC;
+        hiProbe = probeId;
+      }
+      if (lo === null || v.tempC < lo || (v.tempC === lo && probeId < (loProbe as string))) {
+        lo = v.tempC;
+        loProbe = probeId;
+      }
     }
     st.worstHigh = hi;
     st.worstLow = lo;
+    st.worstHighProbe = hiProbe;
+    st.worstLowProbe = loProbe;
 
     // 3. Excursions and tier alarms per side.
     for (const side of SIDES) {
@@ -785,15 +802,20 @@ export class ExcursionEngine {
     const alarmId = stableId(u.unitId, "temp", side === "high" ? "h" : "l", tier, ts.since ?? raisedAt);
     ts.alarmId = alarmId;
     const word = side === "high" ? "above" : "below";
+    // The probe that decides the unit's temperature when the alarm is raised (the worst one).
+    const probeId = side === "high" ? st.worstHighProbe : st.worstLowProbe;
+    const value = side === "high" ? st.worstHigh : st.worstLow;
+    const worst = probeId === null || value === null ? "" : `; worst probe ${probeId} at ${fmtC(value)} °C`;
     this.setAlarm(u, {
       alarmId,
       kind: "temperature",
       unitId: u.unitId,
+      ...(probeId === null ? {} : { probeId }),
       tier,
       side,
       raisedAt,
       raiseT: decideT,
-      message: `${u.unitId}: temperature ${word} the ${tier} limit ${limit} °C for ${fmtMin(u.profile.delayMs[tier])} or more`,
+      message: `${u.unitId}: temperature ${word} the ${tier} limit ${limit} °C for ${fmtMin(u.profile.delayMs[tier])} or more${worst}`,
     });
   }
 
@@ -1296,6 +1318,10 @@ function withinBy(side: Side, v: number, limit: number, hysteresisC: number): bo
 
 function fmtMin(ms: number): string {
   return `${Math.round((ms / MIN) * 10) / 10} min`;
+}
+
+function fmtC(c: number): string {
+  return `${Math.round(c * 100) / 100}`;
 }
 
 function round6(x: number): number {

@@ -181,6 +181,38 @@ describe("several probes in one unit", () => {
     ]);
   });
 
+  it("names the worst probe at the moment a temperature alarm is raised", () => {
+    const { engine } = fridge(["p1", "p2"]);
+    const readings: EngineReading[] = [];
+    // p2 crosses the action limit (12 °C, 5 min) first; when the delay has passed p1 is warmer.
+    for (let m = 0; m <= 20; m += 2) {
+      readings.push(r(m, m < 4 ? 5 : 13.25, { probeId: "p1" }), r(m, 12.5, { probeId: "p2" }));
+    }
+    const raised = alarmsOf(feed(engine, readings)).filter(
+      (a) => a.kind === "temperature" && a.type === "alarm.raised",
+    );
+    const action = raised.find((a) => a.tier === "action");
+    expect(action).toMatchObject({ probeId: "p1", side: "high" });
+    expect(action?.raisedAt).toBe(at(5));
+    expect(action?.message).toContain("worst probe p1 at 13.25 °C");
+  });
+
+  it("breaks a tie between probes by probe id, whatever the arrival order", () => {
+    const run = (order: "p1-first" | "p2-first") => {
+      const { engine } = fridge(["p1", "p2"]);
+      const readings: EngineReading[] = [];
+      for (let m = 0; m <= 60; m += 2) {
+        const pair = [r(m, 11, { probeId: "p1" }), r(m, 11, { probeId: "p2" })];
+        readings.push(...(order === "p1-first" ? pair : pair.reverse()));
+      }
+      return alarmsOf(feed(engine, readings))
+        .filter((a) => a.kind === "temperature" && a.type === "alarm.raised")
+        .map((a) => a.probeId);
+    };
+    expect(run("p2-first")).toEqual(run("p1-first"));
+    expect(new Set(run("p2-first"))).toEqual(new Set(["p1"]));
+  });
+
   it("raises probe_drift when probes disagree beyond tolerance for the drift delay", () => {
     const { engine } = fridge(["p1", "p2"]);
     const readings: EngineReading[] = [];
