@@ -3,7 +3,7 @@
 # missing. Idempotent; used by .ci/run and by contributors (needs root or sudo for apt).
 set -euo pipefail
 # chromium joins the list when the QA console and its browser tests land.
-packages=(socat influxdb mosquitto mosquitto-clients postgresql)
+packages=(socat openssl influxdb mosquitto mosquitto-clients postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,3 +5,4 @@ export * from "./ports.ts";
 export * from "./postgres.ts";
 export * from "./pty.ts";
 export * from "./services.ts";
+export * from "./tls.ts";

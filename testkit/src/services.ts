@@ -80,6 +80,14 @@ export const probes = {
       reason: ok ? "" : `${influxdBinary()} not found (apt-get install influxdb)`,
     };
   },
+  openssl: async (): Promise<ServiceStatus> => {
+    const ok = onPath("openssl");
+    return {
+      name: "openssl",
+      available: ok,
+      reason: ok ? "" : "openssl not found (apt-get install openssl)",
+    };
+  },
   socat: async (): Promise<ServiceStatus> => {
     const ok = onPath("socat");
     return { name: "socat", available: ok, reason: ok ? "" : "socat not found (apt-get install socat)" };

@@ -2,10 +2,10 @@
  * TLS and credentials: the publisher connects over mqtts:// to an aedes broker on a TLS server
  * with a certificate from a throwaway CA, authenticating with a username and a passwordFile.
  */
-import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import tls from "node:tls";
+import { issueTestCertificates, requireService } from "@coldtrace/testkit";
 import { Aedes } from "aedes";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,16 +14,9 @@ import { type MqttSettings, Publisher } from "../../src/publisher/index.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const log = pino({ level: "silent" });
-const hasOpenssl = (() => {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const openssl = await requireService("openssl");
 
-describe.skipIf(!hasOpenssl)("Publisher over TLS with a password file", () => {
+describe.skipIf(!openssl.available)(`Publisher over TLS with a password file ${openssl.reason}`, () => {
   let tmp: ReturnType<typeof tempDir>;
   let aedes: Aedes;
   let server: tls.Server;
@@ -33,52 +26,7 @@ describe.skipIf(!hasOpenssl)("Publisher over TLS with a password file", () => {
   beforeAll(async () => {
     tmp = tempDir();
     const f = (n: string) => join(tmp.dir, n);
-    const ssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
-    ssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test-ca",
-      "-keyout",
-      f("ca.key"),
-      "-out",
-      f("ca.pem"),
-    );
-    ssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      f("server.key"),
-      "-out",
-      f("server.csr"),
-    );
-    writeFileSync(f("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-    ssl(
-      "x509",
-      "-req",
-      "-in",
-      f("server.csr"),
-      "-CA",
-      f("ca.pem"),
-      "-CAkey",
-      f("ca.key"),
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      f("ext.cnf"),
-      "-out",
-      f("server.pem"),
-    );
+    const certs = issueTestCertificates(tmp.dir);
     writeFileSync(f("password"), "s3cret\n");
     aedes = await Aedes.createBroker({
       authenticate: (_client, username, password, done) => {
@@ -88,7 +36,7 @@ describe.skipIf(!hasOpenssl)("Publisher over TLS with a password file", () => {
       },
     });
     server = tls.createServer(
-      { key: readFileSync(f("server.key")), cert: readFileSync(f("server.pem")) },
+      { key: readFileSync(certs.keyFile), cert: readFileSync(certs.certFile) },
       aedes.handle,
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
