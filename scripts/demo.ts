@@ -81,17 +81,16 @@ async function stop(code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
   say("stopping");
-  await Promise.all(
-    children.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once("exit", () => resolve());
-          c.kill("SIGTERM");
-          setTimeout(() => c.kill("SIGKILL"), 5000).unref();
-        }),
-    ),
-  );
+  // In reverse order of start: agents, fleet and planner leave while the gateway still
+  // answers (their outboxes flush and their sessions close cleanly), then the gateway.
+  for (const c of [...children].reverse()) {
+    await new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once("exit", () => resolve());
+      c.kill("SIGTERM");
+      setTimeout(() => c.kill("SIGKILL"), 5000).unref();
+    });
+  }
   process.exit(code);
 }
 process.once("SIGINT", () => void stop(0));

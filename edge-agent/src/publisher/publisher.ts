@@ -37,6 +37,8 @@ import type { Logger } from "pino";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Outbox, StoredReading } from "../outbox/index.ts";
 
+/** Socket errors that only mean the connection is gone (the reconnect logic takes over). */
+const CONNECTION_LOST = new Set(["ERR_STREAM_WRITE_AFTER_END", "EPIPE", "ECONNRESET"]);
 export interface MqttSettings {
   url: string;
   clientId?: string;
@@ -226,7 +228,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.session = session;
     client.on("connect", () => this.onConnect(session));
     client.on("message", (topic, payload) => this.onMessage(topic, payload));
-    client.on("error", (err) => this.log.warn({ err, sessionId }, "mqtt error"));
+    client.on("error", (err) => {
+      // The broker went away mid-write: the close that follows is logged and reconnects.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== undefined && CONNECTION_LOST.has(code))
+        this.log.debug({ code, sessionId }, "mqtt connection lost while writing");
+      else this.log.warn({ err, sessionId }, "mqtt error");
+    });
     client.on("close", () => this.onClose(session));
   }
 
