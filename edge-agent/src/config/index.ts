@@ -64,7 +64,8 @@ export function loadConfig(file: string): AgentConfig {
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    const lines = doc.errors.map((e) => `  ${e.message.split("\n")[0]}`);
+    // yaml's pretty error: "… at line 3, column 3:" then an excerpt; keep the first line.
+    const lines = doc.errors.map((e) => `  ${(e.message.split("\n")[0] ?? "").replace(/:$/, "")}`);
     throw new ColdtraceError("CT_CFG_UNREADABLE", `${file}: not valid YAML:\n${lines.join("\n")}\n`, {
       file,
       issues: doc.errors.map((e) => ({ path: "", message: e.message })),

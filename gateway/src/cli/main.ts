@@ -170,7 +170,10 @@ run(process.argv.slice(2)).catch((err: unknown) => {
     const issues = (err.context.issues as { path: string; message: string }[] | undefined) ?? [];
     if (issues.length > 0) {
       process.stderr.write(`${String(err.context.file)}: configuration is not valid (${err.code})\n`);
-      for (const i of issues) process.stderr.write(`  ${i.path || "(root)"}: ${i.message}\n`);
+      // YAML syntax errors carry their line and column in the message, and no path.
+      const where = (i: { path: string }) =>
+        i.path ? `${i.path}: ` : err.code === "CT_CFG_UNREADABLE" ? "" : "(root): ";
+      for (const i of issues) process.stderr.write(`  ${where(i)}${i.message}\n`);
     } else {
       process.stderr.write(`${err.message}\n`);
     }

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { ColdtraceError, deepFreeze, describeIssues } from "@coldtrace/protocol";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import { type GatewayConfig, gatewayConfigSchema } from "./schema.ts";
 
 /** Validate an already-parsed value. `where` names the source in error messages. */
@@ -46,16 +46,21 @@ export function loadGatewayConfig(file: string): GatewayConfig {
       { cause: err },
     );
   }
-  let value: unknown;
-  try {
-    value = parseYaml(text);
-  } catch (err) {
+  // Every YAML syntax error at once, each with its line and column, as the agent does.
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((e) => ({ path: "", message: firstLine(e.message) }));
     throw new ColdtraceError(
       "CT_CFG_UNREADABLE",
-      `${file}: ${(err as Error).message}`,
-      { file },
-      { cause: err },
+      `${file}: not valid YAML: ${issues.map((i) => i.message).join("; ")}`,
+      { file, issues },
     );
   }
+  const value: unknown = doc.toJS();
   return parseGatewayConfig(value, file, path.dirname(path.resolve(file)));
+}
+
+/** yaml's pretty error: "… at line 3, column 3:" then an excerpt of the file; keep the first line. */
+function firstLine(message: string): string {
+  return (message.split("\n")[0] ?? message).replace(/:$/, "");
 }

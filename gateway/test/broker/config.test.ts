@@ -54,5 +54,17 @@ describe("gateway configuration", () => {
     const file = path.join(dir, "broken.yaml");
     await writeFile(file, "broker: [unclosed\n");
     expect(() => loadGatewayConfig(file)).toThrow(expect.objectContaining({ code: "CT_CFG_UNREADABLE" }));
+    // Two mistakes, both named with their line, not just the first.
+    const twice = path.join(dir, "twice.yaml");
+    await writeFile(twice, "api:\n  port: 8080\n  port: 8081\nbroker:\n\tport: 1883\n");
+    let caught: { code?: string; context?: { issues?: unknown[] }; message?: string } = {};
+    try {
+      loadGatewayConfig(twice);
+    } catch (err) {
+      caught = err as typeof caught;
+    }
+    expect(caught.code).toBe("CT_CFG_UNREADABLE");
+    expect(caught.context?.issues?.length).toBeGreaterThanOrEqual(2);
+    expect(caught.message).toContain(twice);
   });
 });
