@@ -125,9 +125,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   );
   // Online from authentication (before aedes restores the session's subscriptions) until
   // the connection closes; a second connection with the same id counts separately.
+  /** Client ids the gateway's own account connected with (sessions outlive connections). */
+  const gatewayClients = new Set<string>();
   const accepted = (client: Client, identity: Identity) => {
     identities.set(client, identity);
     const id = client.id;
+    if (identity.role === "gateway") gatewayClients.add(id);
+    else gatewayClients.delete(id); // the id's session now belongs to someone else
     queues.online(id, identity.role === "gateway");
     // finished() also calls back for a connection that closed during authentication.
     finished(client.conn, () => queues.offline(id));
@@ -223,7 +227,22 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   });
 
   // aedes 1.x calls the persistence's promise API on `aedes.persistence`, set up by createBroker.
-  queues.wrap((aedes as unknown as { persistence: OutgoingPersistence }).persistence);
+  // Handed messages are withheld from the gateway's own clients (authorizeForward), so they
+  // are not queued for their sessions either.
+  queues.wrap(
+    (aedes as unknown as { persistence: OutgoingPersistence }).persistence,
+    (clientId, packet) =>
+      gatewayClients.has(clientId) && Buffer.isBuffer(packet.payload) && handed.has(packet.payload),
+  );
+
+  // Why a connection ended. Agents come and go (info); the gateway's own client losing its
+  // connection means its last will told every agent "offline" (warn).
+  aedes.on("clientError", (client, err) => {
+    const role = identities.get(client)?.role;
+    const fields = { clientId: client.id, role, err: err.message };
+    if (role === "gateway") log.warn(fields, "gateway client connection failed");
+    else log.info(fields, "client connection failed");
+  });
 
   // TCP_NODELAY: small MQTT packets (PUBACKs, events) must not wait for Nagle's algorithm to
   // meet the peer's delayed ACK (~40 ms per exchange on Linux).

@@ -46,8 +46,9 @@ export interface OfflineQueueStats {
   overflowingClients(): number;
 }
 
-interface QueuedPacket {
+export interface QueuedPacket {
   payload?: Buffer | string | undefined;
+  messageId?: number | undefined;
   brokerId?: string | undefined;
   brokerCounter?: number | undefined;
 }
@@ -137,14 +138,25 @@ export class OfflineQueueBound implements OfflineQueueStats {
     else this.#online.delete(clientId);
   }
 
-  /** Replaces the outgoing-queue methods of an aedes persistence instance in place. */
-  wrap(persistence: OutgoingPersistence): void {
+  /**
+   * Replaces the outgoing-queue methods of an aedes persistence instance in place.
+   * `withheld(clientId, packet)`: the broker will not deliver this packet to this client
+   * (authorizeForward returns null), so it is never queued for it, and aedes' attempt to clear
+   * it is a no-op. aedes clears such a packet by message id, which it has not assigned yet
+   * (undefined), and the persistence would remove whatever other entry of that client has no
+   * id yet either: a message still waiting for delivery, which aedes then fails to send
+   * ("no such packet") and drops the client's connection.
+   */
+  wrap(
+    persistence: OutgoingPersistence,
+    withheld: (clientId: string, packet: QueuedPacket) => boolean = () => false,
+  ): void {
     const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
     const update = persistence.outgoingUpdate.bind(persistence);
     const clear = persistence.outgoingClearMessageId.bind(persistence);
 
     const enqueue = async (subs: { clientId: string }[], packet: QueuedPacket): Promise<void> => {
-      const kept = subs.filter((sub) => this.#admit(sub.clientId, packet));
+      const kept = subs.filter((sub) => !withheld(sub.clientId, packet) && this.#admit(sub.clientId, packet));
       if (kept.length === 0) return;
       try {
         await enqueueCombi(kept, packet);
@@ -157,6 +169,7 @@ export class OfflineQueueBound implements OfflineQueueStats {
     persistence.outgoingEnqueue = (sub, packet) => enqueue([sub], packet);
 
     persistence.outgoingClearMessageId = async (client, packet) => {
+      if (packet.messageId === undefined && withheld(client.id, packet)) return undefined;
       const removed = await clear(client, packet);
       if (removed) this.#release(client.id, payloadBytes(removed));
       return removed;
