@@ -134,7 +134,7 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
           probes: bus.probes,
           driver,
           clock,
-          log: busLog,
+          log, // the scheduler adds busId itself
           backoff: bus.type === "serial-ascii" ? { initialMs: 1000, maxMs: 60_000 } : bus.backoff,
           groupKey: (p) => (bus.type === "serial-ascii" ? bus.id : (p as ModbusProbeConfig).slaveId),
           onRead: (probe, read, observedAt, attempted) =>

@@ -59,7 +59,9 @@ export interface BusScheduler {
 export function createBusScheduler<P extends { id: string; intervalMs: number }>(
   options: BusSchedulerOptions<P>,
 ): BusScheduler {
-  const { busId, probes, driver, clock, log, backoff, groupKey, onRead } = options;
+  const { busId, probes, driver, clock, backoff, groupKey, onRead } = options;
+  // Every line of this bus names it; the caller's logger must not carry busId already.
+  const log = options.log.child({ busId });
   const nextDueAt = new Map<string, number>();
   const slaves = new Map<string | number, SlaveState>();
   let openFailures = 0;
@@ -86,14 +88,14 @@ export function createBusScheduler<P extends { id: string; intervalMs: number }>
   async function tryOpen(): Promise<void> {
     try {
       await exclusive(() => driver.open());
-      if (openFailures > 0) log.info({ busId }, "bus reopened");
-      else log.info({ busId }, "bus opened");
+      if (openFailures > 0) log.info("bus reopened");
+      else log.info("bus opened");
       openFailures = 0;
     } catch (err) {
       openFailures++;
       const delay = backoffDelay(backoff, openFailures);
       reopenAt = clock.now() + delay;
-      log.warn({ busId, err, retryInMs: delay }, "bus open failed");
+      log.warn({ err, retryInMs: delay }, "bus open failed");
     }
   }
 
@@ -158,7 +160,7 @@ export function createBusScheduler<P extends { id: string; intervalMs: number }>
         state.failures++;
         const delay = backoffDelay(backoff, state.failures);
         state.backoffUntil = clock.now() + delay;
-        log.debug({ busId, key, failures: state.failures, retryInMs: delay }, "slave backing off");
+        log.debug({ key, failures: state.failures, retryInMs: delay }, "slave backing off");
       } else {
         state.failures = 0;
         state.backoffUntil = 0;
@@ -167,7 +169,7 @@ export function createBusScheduler<P extends { id: string; intervalMs: number }>
       if (!driver.isOpen() && reopenAt <= clock.now()) {
         openFailures = Math.max(openFailures, 1);
         reopenAt = clock.now() + backoffDelay(backoff, openFailures);
-        log.warn({ busId, retryInMs: reopenAt - clock.now() }, "bus lost");
+        log.warn({ retryInMs: reopenAt - clock.now() }, "bus lost");
       }
     }
   }
@@ -183,7 +185,7 @@ export function createBusScheduler<P extends { id: string; intervalMs: number }>
   function tick() {
     timer = undefined;
     cycle = pollDue()
-      .catch((err: unknown) => log.error({ err, busId }, "poll cycle failed"))
+      .catch((err: unknown) => log.error({ err }, "poll cycle failed"))
       .finally(schedule);
   }
 

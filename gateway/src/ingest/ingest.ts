@@ -434,6 +434,7 @@ export class Ingest {
     // events wait one broker round trip each. The records are already stored above.
     for (const o of outputs) {
       if (o.type === "gap") continue;
+      this.#logOutput(o);
       const topic = formatTopic({ kind: o.type, siteId: o.event.siteId, unitId: o.event.unitId });
       const p = this.#publish(o.type, topic, o.event);
       this.#publishing.add(p);
@@ -442,6 +443,17 @@ export class Ingest {
     // Listeners (the lots module: correlation, exposure, quarantine through its own outbox) run
     // after the events are handed on, so an alarm never waits for lot bookkeeping.
     await this.#d.listeners?.onEngineOutputs?.(outputs);
+  }
+
+  /** One info line per alarm step and per excursion opened or closed (updates are too many). */
+  #logOutput(o: EngineOutput & { type: "alarm" | "excursion" }): void {
+    if (o.type === "alarm") {
+      const { siteId, unitId, alarmId, kind, tier, probeId, type } = o.event;
+      this.#log.info({ siteId, unitId, alarmId, kind, tier, probeId }, type.replace(".", " "));
+    } else if (o.event.type !== "excursion.updated") {
+      const { siteId, unitId, excursionId, side, tier, type } = o.event;
+      this.#log.info({ siteId, unitId, excursionId, side, tier }, type.replace(".", " "));
+    }
   }
 
   async #publish(kind: EngineOutput["type"] & EventKind, topic: string, event: { eventId: string }) {
