@@ -127,6 +127,29 @@ export const ingestSchema = z
   })
   .strict();
 
+export const engineSchema = z
+  .object({
+    /**
+     * Readings up to this late (event time behind the unit's newest) are re-evaluated as if
+     * they had come live; older ones are stored but set aside (logged, counted). The engine
+     * keeps every reading of this window in memory: ~150 bytes each.
+     */
+    latenessWindowHours: z
+      .number()
+      .min(1)
+      .max(24 * 30)
+      .default(48),
+    /** Memory bound per unit besides the window (a unit reporting every second keeps less). */
+    maxRetainedPerUnit: z.number().int().min(2048).max(10_000_000).default(50_000),
+    /** Readings dated further ahead of the gateway's clock are an agent clock error: set aside. */
+    maxClockSkewMinutes: z
+      .number()
+      .min(1)
+      .max(24 * 60)
+      .default(15),
+  })
+  .strict();
+
 export const apiTokenSchema = z
   .object({
     name: z.string().min(1).max(64),
@@ -180,6 +203,8 @@ export const gatewayConfigSchema = z
     broker: brokerSchema.default(brokerSchema.parse({})),
     storage: storageSchema.default(storageSchema.parse({})),
     ingest: ingestSchema.default(ingestSchema.parse({})),
+    /** The excursion engine's memory and lateness bounds (profiles are below). */
+    engine: engineSchema.default(engineSchema.parse({})),
     api: apiSchema.default(apiSchema.parse({})),
     /**
      * Excursion profiles per unit id (or per unit kind as a fallback), passed to the

@@ -32,7 +32,11 @@ export class IngestMetrics {
   }
 
   /** Prometheus text format; label values are our own constants, never client input. */
-  render(extra: Record<string, number> = {}): string {
+  /**
+   * `gauges` and `counters` from elsewhere (broker, engine): name (with labels, if any) → value.
+   * One TYPE line per metric name, as the exposition format wants.
+   */
+  render(gauges: Record<string, number> = {}, counters: Record<string, number> = {}): string {
     const lines: string[] = [];
     const counter = (name: string, help: string, value: number) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
@@ -80,8 +84,17 @@ export class IngestMetrics {
       "# TYPE coldtrace_ingest_pending_readings gauge",
       `coldtrace_ingest_pending_readings ${this.pendingReadings}`,
     );
-    for (const [name, value] of Object.entries(extra)) {
-      lines.push(`# TYPE ${name} gauge`, `${name} ${value}`);
+    for (const [type, values] of [
+      ["gauge", gauges],
+      ["counter", counters],
+    ] as const) {
+      let typed = "";
+      for (const [series, value] of Object.entries(values)) {
+        const name = series.split("{")[0] as string;
+        if (name !== typed) lines.push(`# TYPE ${name} ${type}`);
+        typed = name;
+        lines.push(`${series} ${value}`);
+      }
     }
     return `${lines.join("\n")}\n`;
   }

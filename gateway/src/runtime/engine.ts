@@ -5,6 +5,7 @@
  * the engine's connectivity gaps as RecordStore gap rows.
  */
 import type { UnitKind } from "@coldtrace/protocol";
+import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/schema.ts";
 import {
   type ConnectivityGap,
@@ -61,18 +62,58 @@ function adapt(outputs: readonly CoreOutput[], now: number): EngineOutput[] {
   return out;
 }
 
+/** At most one "set aside" warning per unit and reason per this long; the counters see all. */
+const SET_ASIDE_LOG_EVERY_MS = 60_000;
+
 export function createEngine(
   config: GatewayConfig,
   now: () => number = Date.now,
+  log?: Logger,
 ): EnginePort & { core: ExcursionEngine } {
   const kinds = new Map<string, UnitKind>();
   const profileOf = (unitId: string, kind: UnitKind): UnitProfile =>
     configuredUnitProfile(config, unitId, kind);
+  const engineLog = log?.child({ component: "engine" });
+  const lastWarned = new Map<string, { at: number; since: number }>();
   const core = new ExcursionEngine({
     clock: { now },
     unitProfile: (unitId) => {
       const kind = kinds.get(unitId);
       return kind ? profileOf(unitId, kind) : undefined;
+    },
+    latenessWindowMs: config.engine.latenessWindowHours * 3_600_000,
+    maxRetainedPerUnit: config.engine.maxRetainedPerUnit,
+    maxClockSkewMs: config.engine.maxClockSkewMinutes * 60_000,
+    // Stored, but not evaluated: QA must hear of it (an agent with a wrong clock, a box whose
+    // backfill came after the lateness window).
+    onSetAside(readings, reason) {
+      if (!engineLog || readings.length === 0) return;
+      const byUnit = Map.groupBy(readings, (r) => r.unitId);
+      for (const [unitId, rs] of byUnit) {
+        const key = `${reason}:${unitId}`;
+        const w = lastWarned.get(key) ?? { at: Number.NEGATIVE_INFINITY, since: 0 };
+        w.since += rs.length;
+        lastWarned.set(key, w);
+        const t = now();
+        if (t - w.at < SET_ASIDE_LOG_EVERY_MS) continue;
+        const times = rs.map((r) => r.observedAt);
+        engineLog.warn(
+          {
+            reason,
+            siteId: rs[0]?.siteId,
+            unitId,
+            agentId: rs[0]?.agentId,
+            readings: w.since,
+            firstObservedAt: new Date(Math.min(...times)).toISOString(),
+            lastObservedAt: new Date(Math.max(...times)).toISOString(),
+          },
+          reason === "future"
+            ? "readings dated ahead of the gateway clock set aside (agent clock?); stored, not evaluated"
+            : "readings older than the lateness window set aside; stored, not evaluated",
+        );
+        w.at = t;
+        w.since = 0;
+      }
     },
   });
   return {

@@ -141,7 +141,9 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       });
       cleanups.push(() => checkpointer.stop());
     }
-    const base = opts.engine ?? createEngine(config, opts.now);
+    const base = opts.engine ?? createEngine(config, opts.now, log);
+    const engineStats =
+      "core" in base ? () => (base as ReturnType<typeof createEngine>).core.stats() : undefined;
     // The runtime's unit directory: kinds as registered with the engine (births, known units).
     const unitKinds = new Map<string, UnitKind>();
     const engine: EnginePort = {
@@ -275,11 +277,22 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
         tokens: config.api.tokens,
         acknowledge: (alarmId, ack) => ingest.acknowledge(alarmId, ack),
         metricsText: () =>
-          metrics.render({
-            coldtrace_process_resident_memory_bytes: process.memoryUsage().rss,
-            coldtrace_broker_connected_clients: broker?.aedes.connectedClients ?? 0,
-            coldtrace_broker_offline_queue_dropped_total: broker?.queues.droppedTotal() ?? 0,
-          }),
+          metrics.render(
+            {
+              coldtrace_process_resident_memory_bytes: process.memoryUsage().rss,
+              coldtrace_broker_connected_clients: broker?.aedes.connectedClients ?? 0,
+              ...(engineStats ? { coldtrace_engine_retained_readings: engineStats().retained } : {}),
+            },
+            {
+              coldtrace_broker_offline_queue_dropped_total: broker?.queues.droppedTotal() ?? 0,
+              ...(engineStats
+                ? {
+                    'coldtrace_engine_readings_set_aside_total{reason="too_late"}': engineStats().tooLate,
+                    'coldtrace_engine_readings_set_aside_total{reason="future"}': engineStats().future,
+                  }
+                : {}),
+            },
+          ),
         log,
         plugins: apiPlugins,
       });

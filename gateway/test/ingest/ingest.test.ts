@@ -194,7 +194,12 @@ describe("ingest", () => {
     expect(h.gw.metrics.render()).toMatch(/coldtrace_events_published_total [1-9]/);
     // Operators see alarms in the log too, with what identifies them.
     expect(h.logs).toContainEqual(
-      expect.objectContaining({ msg: "alarm raised", alarmId: "alarm-fridge-1", unitId: "fridge-1", siteId: site }),
+      expect.objectContaining({
+        msg: "alarm raised",
+        alarmId: "alarm-fridge-1",
+        unitId: "fridge-1",
+        siteId: site,
+      }),
     );
   });
 });

@@ -35,6 +35,11 @@ describe("gateway runtime: offline queue bound from the configuration", () => {
     await until(() => (gw.broker?.queues.droppedTotal() ?? 0) === 3, "3 drops");
     expect(gw.broker?.queues.queued("pi-q").messages).toBe(2);
     const metrics = await (await fetch(`${gw.apiUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^# TYPE coldtrace_broker_offline_queue_dropped_total counter$/m);
     expect(metrics).toMatch(/^coldtrace_broker_offline_queue_dropped_total 3$/m);
+    // The engine's memory and what it set aside, for whoever watches the gateway.
+    expect(metrics).toMatch(/^coldtrace_engine_retained_readings 0$/m);
+    expect(metrics).toMatch(/^# TYPE coldtrace_engine_readings_set_aside_total counter$/m);
+    expect(metrics).toMatch(/^coldtrace_engine_readings_set_aside_total\{reason="future"\} 0$/m);
   });
 });
