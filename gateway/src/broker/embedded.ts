@@ -123,10 +123,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
     log,
   );
-  // Online from authentication (before aedes restores the session's subscriptions) until
-  // the connection closes; a second connection with the same id counts separately.
   /** Client ids the gateway's own account connected with (sessions outlive connections). */
   const gatewayClients = new Set<string>();
+  // Online from authentication (before aedes restores the session's subscriptions) until
+  // the connection closes; a second connection with the same id counts separately.
   const accepted = (client: Client, identity: Identity) => {
     identities.set(client, identity);
     const id = client.id;
