@@ -314,15 +314,31 @@ export class Fleet {
    * Run in accelerated real time: every `tickMs` of wall time, simulated time advances by
    * tickMs × speed. Returns at once; `stop()` ends it.
    */
-  runRealtime(opts: { speed: number; tickMs?: number; onError?: (err: unknown) => void }): void {
+  runRealtime(opts: {
+    speed: number;
+    tickMs?: number;
+    onError?: (err: unknown) => void;
+    /**
+     * Never simulate past the wall clock: once simulated time reaches now it goes on at 1×
+     * (`onCaughtUp` is called once). A gateway sets aside readings dated ahead of its clock.
+     */
+    notAheadOfClock?: boolean;
+    onCaughtUp?: () => void;
+  }): void {
     const tickMs = opts.tickMs ?? 250;
     let busy = false;
+    let caughtUp = false;
     const wallStart = performance.now();
     const simStart = this.simNow;
     this.#timer = setInterval(() => {
       if (busy) return;
       busy = true;
-      const target = simStart + (performance.now() - wallStart) * opts.speed;
+      let target = simStart + (performance.now() - wallStart) * opts.speed;
+      if (opts.notAheadOfClock && target > Date.now()) {
+        target = Date.now();
+        if (!caughtUp) opts.onCaughtUp?.();
+        caughtUp = true;
+      }
       this.advanceTo(target)
         .catch((err: unknown) => opts.onError?.(err))
         .finally(() => {

@@ -4,7 +4,12 @@
  *
  *   coldtrace-sim fleet --url mqtt://127.0.0.1:1883 --sites 3 --units 4 --probes 2 --speed 60
  *       [--interval-ms 10000] [--prefix fleet] [--password <shared agent password>]
+ *       [--start <ISO time | -90m | -6h | -7d>]
  *       [--excursion-after-min 10 --excursion-minutes 20 --excursion-temp 14]
+ *
+ * Simulated time never runs ahead of the wall clock (a gateway sets such readings aside as an
+ * agent clock error): faster than 1× it starts in the past, by default as far back as it can
+ * catch up with in --duration-s (or one hour), then goes on at 1×.
  *
  * Agents log in with username = agent id (`{prefix}-{n}-pi`), the convention of the gateway's
  * credentials (`coldtrace-gateway credentials add --agent … --site …`).
@@ -16,7 +21,24 @@ export * from "./fleet.ts";
 
 const USAGE = `usage: coldtrace-sim fleet --url <mqtt url> [--sites 3] [--units 4] [--probes 2] [--speed 60]
   [--interval-ms 10000] [--prefix fleet] [--password <secret>] [--duration-s <wall seconds>]
-  [--excursion-after-min <sim minutes> --excursion-minutes 20 --excursion-temp 14]`;
+  [--start <ISO time | -90m | -6h | -7d>]
+  [--excursion-after-min <sim minutes> --excursion-minutes 20 --excursion-temp 14]
+Simulated time never runs ahead of the clock: above 1× it starts in the past (by default as far
+back as it catches up with in --duration-s, or one hour) and goes on at 1× once it reaches now.`;
+
+/** `--start`: an ISO time, or an offset back from now like -90m, -6h, -7d. */
+function startTime(value: string, now: number): number {
+  const rel = /^-(\d+(?:\.\d+)?)([mhd])$/.exec(value);
+  if (rel) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as "m" | "h" | "d"];
+    return now - Number(rel[1]) * unit;
+  }
+  const t = Date.parse(value);
+  if (Number.isNaN(t))
+    throw new Error(`--start: expected an ISO time or -90m / -6h / -7d, got ${JSON.stringify(value)}`);
+  if (t > now) throw new Error(`--start: ${value} is in the future; a gateway sets such readings aside`);
+  return t;
+}
 
 function int(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -52,6 +74,7 @@ export async function fleetCommand(
         prefix: { type: "string" },
         password: { type: "string" },
         "duration-s": { type: "string" },
+        start: { type: "string" },
         "excursion-after-min": { type: "string" },
         "excursion-minutes": { type: "string" },
         "excursion-temp": { type: "string" },
@@ -81,9 +104,17 @@ export async function fleetCommand(
         tempC: Number(values["excursion-temp"] ?? 14),
       };
     }
-    fleet = new Fleet(opts);
     durationS = values["duration-s"] === undefined ? undefined : int("duration-s", values["duration-s"], 1);
     const speed = int("speed", values.speed, 60);
+    const now = Date.now();
+    // Faster than 1×: start as far back as the run catches up with (then it goes on at 1×).
+    const startAt =
+      values.start !== undefined
+        ? startTime(values.start, now)
+        : now - (speed - 1) * (durationS ?? 3600) * 1000;
+    const intervalMs = opts.intervalMs as number;
+    opts.startAt = Math.floor(startAt / intervalMs) * intervalMs;
+    fleet = new Fleet(opts);
     await fleet.start();
     io.out(
       `fleet: ${fleet.agents.length} agents, ${opts.sites * opts.units * opts.probes} probes, ` +
@@ -91,7 +122,13 @@ export async function fleetCommand(
     );
     for (const a of fleet.agents)
       io.out(`  agent ${a.agentId} site ${a.siteId} units ${a.unitIds.join(",")}`);
-    fleet.runRealtime({ speed, onError: (err) => io.err(`fleet: ${(err as Error).message}`) });
+    io.out(`  simulated time starts at ${new Date(opts.startAt).toISOString()}`);
+    fleet.runRealtime({
+      speed,
+      notAheadOfClock: true,
+      onCaughtUp: () => io.out("fleet: simulated time reached now; going on at 1×"),
+      onError: (err) => io.err(`fleet: ${(err as Error).message}`),
+    });
   } catch (err) {
     io.err(`fleet: ${(err as Error).message}`);
     return 1;

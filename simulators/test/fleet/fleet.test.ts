@@ -85,6 +85,54 @@ describe("fleet generator", () => {
     expect(batches.some((b) => b.unitId === "ft-2-u1" && b.maxTempC === 14)).toBe(true);
   });
 
+  it("never simulates ahead of the clock: above 1× the CLI starts in the past and catches up", async () => {
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+    const seen: { t: number; receivedAt: number }[] = [];
+    const onMessage = (topic: string, payload: Buffer) => {
+      const m = decodeMessage(topic, payload);
+      if (m.kind === "telemetry" && m.payload.agentId.startsWith("clk-"))
+        for (const r of m.payload.readings) seen.push({ t: r.observedAt, receivedAt: Date.now() });
+    };
+    sub.on("message", onMessage);
+    const started = Date.now();
+    // 600× for 2 s of wall time: 20 simulated minutes, which must all lie in the past.
+    const code = await fleetCommand(
+      [
+        "--url",
+        broker.url,
+        "--sites",
+        "1",
+        "--units",
+        "1",
+        "--probes",
+        "1",
+        "--speed",
+        "600",
+        "--duration-s",
+        "2",
+        "--prefix",
+        "clk",
+      ],
+      io,
+    );
+    sub.off("message", onMessage);
+    expect(code).toBe(0);
+    expect(seen.length).toBeGreaterThan(60); // 10 s interval: ~120 readings in 20 sim minutes
+    for (const r of seen) expect(r.t).toBeLessThanOrEqual(r.receivedAt);
+    expect(Math.min(...seen.map((r) => r.t))).toBeLessThan(started - 15 * 60_000);
+    expect(lines.join("\n")).toMatch(/simulated time starts at /);
+  });
+
+  it("refuses a --start in the future or unreadable", async () => {
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+    expect(await fleetCommand(["--url", broker.url, "--start", "2999-01-01T00:00:00Z"], io)).toBe(1);
+    expect(await fleetCommand(["--url", broker.url, "--start", "yesterday"], io)).toBe(1);
+    expect(lines.join("\n")).toContain("is in the future");
+    expect(lines.join("\n")).toContain("expected an ISO time or -90m / -6h / -7d");
+  });
+
   it("reports bad command-line arguments without exiting", async () => {
     const lines: string[] = [];
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
