@@ -88,6 +88,7 @@ type Work = { stored: (() => void)[] } & (
 const noop = () => {};
 
 const MAX_RETRY_DELAY_MS = 5000;
+const UNKNOWN_UNIT_WARN_EVERY_MS = 60_000;
 
 export function alarmRecordOf(e: EngineOutput & { type: "alarm" }): AlarmRecord {
   const { v: _v, type, eventId: _id, at, ...rest } = e.event;
@@ -116,6 +117,8 @@ export class Ingest {
   readonly #publishing = new Set<Promise<void>>();
   readonly #units = new Map<string, string>();
   readonly #agents = new Map<string, AgentRecord>();
+  /** Last warning per unknown unit id (ms). */
+  readonly #unknownWarned = new Map<string, number>();
 
   constructor(deps: IngestDeps) {
     this.#d = deps;
@@ -325,6 +328,7 @@ export class Ingest {
         this.#d.metrics.readingsStored += inserted.length;
         this.#d.metrics.readingsDuplicate += duplicates;
         const known = inserted.filter((r) => this.#units.has(r.unitId));
+        if (known.length < inserted.length) this.#unknownUnits(inserted);
         if (known.length > 0) await this.#outputs(this.#d.engine.ingest(known));
         return;
       } catch (err) {
@@ -334,6 +338,29 @@ export class Ingest {
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
       }
+    }
+  }
+
+  /**
+   * Readings of a unit that no birth announced are stored but cannot be judged (no kind, no
+   * profile): count them, and warn at most once a minute per unit, so a misconfigured agent
+   * (telemetry for a unit missing from its birth) does not go unnoticed.
+   */
+  #unknownUnits(inserted: readonly StoredReading[]): void {
+    const now = this.#now();
+    for (const [unitId, rs] of Map.groupBy(
+      inserted.filter((r) => !this.#units.has(r.unitId)),
+      (r) => r.unitId,
+    )) {
+      this.#d.metrics.readingsUnknownUnit += rs.length;
+      const last = this.#unknownWarned.get(unitId);
+      if (last !== undefined && now - last < UNKNOWN_UNIT_WARN_EVERY_MS) continue;
+      this.#unknownWarned.set(unitId, now);
+      const r = rs[0] as StoredReading;
+      this.#log.warn(
+        { siteId: r.siteId, agentId: r.agentId, unitId, readings: rs.length },
+        "readings for a unit no agent birth announced: stored, not evaluated for excursions",
+      );
     }
   }
 

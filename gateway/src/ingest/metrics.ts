@@ -8,6 +8,8 @@ export class IngestMetrics {
   readingsReceived = 0;
   readingsStored = 0;
   readingsDuplicate = 0;
+  /** Stored readings of units no birth has announced: not evaluated by the engine. */
+  readingsUnknownUnit = 0;
   eventsPublished = 0;
   eventPublishFailures = 0;
   storeFailures = 0;
@@ -67,6 +69,11 @@ export class IngestMetrics {
       "coldtrace_ingest_readings_duplicate_total",
       "Readings already stored (replays, QoS 1 resends).",
       this.readingsDuplicate,
+    );
+    counter(
+      "coldtrace_ingest_readings_unknown_unit_total",
+      "Readings stored for a unit no agent birth has announced: not evaluated for excursions.",
+      this.readingsUnknownUnit,
     );
     counter("coldtrace_ingest_store_failures_total", "Failed store appends (retried).", this.storeFailures);
     counter(

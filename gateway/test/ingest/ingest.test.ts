@@ -161,6 +161,35 @@ describe("ingest", () => {
     ]);
   });
 
+  it("stores readings of a unit no birth announced, counts them and warns once", async () => {
+    const agent = await h.agent("pi-2");
+    const before = h.gw.metrics.readingsUnknownUnit;
+    const seenBefore = engine.seen.length;
+    await agent.publishAsync(
+      tel("pi-2", "fridge-nobirth"),
+      telemetry("pi-2", "fridge-nobirth", [9001, 9002]),
+      {
+        qos: 1,
+      },
+    );
+    await agent.publishAsync(tel("pi-2", "fridge-nobirth"), telemetry("pi-2", "fridge-nobirth", [9003]), {
+      qos: 1,
+    });
+    await until(() => h.gw.metrics.readingsUnknownUnit - before === 3, "3 unknown-unit readings");
+    expect(engine.seen.slice(seenBefore).filter((r) => r.unitId === "fridge-nobirth")).toEqual([]);
+    const stored = await h.gw.storage.readings.range({
+      unitId: "fridge-nobirth",
+      from: 0,
+      to: Number.MAX_SAFE_INTEGER,
+    });
+    expect(stored.map((r) => r.seq)).toEqual([9001, 9002, 9003]);
+    const warnings = h.logs.filter((l) => l.unitId === "fridge-nobirth" && l.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toContain("no agent birth announced");
+    const line = /^coldtrace_ingest_readings_unknown_unit_total (\d+)$/m.exec(h.gw.metrics.render());
+    expect(Number(line?.[1])).toBe(h.gw.metrics.readingsUnknownUnit);
+  });
+
   it("feeds only new readings to the engine, stores its alarm and publishes it at QoS 1", async () => {
     const sub = await h.subscriber();
     const alarmTopic = formatTopic({ kind: "alarm", siteId: site, unitId: "fridge-1" });
