@@ -87,7 +87,7 @@ describe("embedded broker: the gateway's own session after the handoff", () => {
       const received: string[] = [];
       gateway.on("message", (topic) => received.push(topic));
 
-      let commit: () => void = () => {};
+      let commit: (() => void) | undefined;
       broker.setHandoff(() => new Promise<void>((resolve) => (commit = resolve)));
       // When the health message is queued for the gateway, commit the handed telemetry.
       const persistence = (
@@ -99,7 +99,7 @@ describe("embedded broker: the gateway's own session after the handoff", () => {
       ) => Promise<void>;
       persistence.outgoingEnqueueCombi = (async (subs: unknown[], packet: { topic: string }) => {
         await enqueue(subs, packet);
-        if (packet.topic.endsWith("/health")) commit();
+        if (packet.topic.endsWith("/health")) commit?.();
       }) as never;
 
       const agent = async (id: string) => {
@@ -119,7 +119,7 @@ describe("embedded broker: the gateway's own session after the handoff", () => {
         telemetry("pi-a", "u1", 1),
         { qos: 1 },
       );
-      await new Promise((r) => setTimeout(r, 50)); // the telemetry waits in the handoff
+      await until(() => commit !== undefined, "the telemetry waiting in the handoff");
       const healthTopic = formatTopic({ kind: "probeHealth", siteId: "s1", agentId: "pi-b" });
       await b.publishAsync(healthTopic, "{}", { qos: 1 });
       await handed;
