@@ -69,37 +69,19 @@ async function tcpService(name: string, url: string, defaultPort: number): Promi
   return { name, available: ok, reason: ok ? "" : `${name} not reachable at ${host}:${port}` };
 }
 
+/** A program the tests run: on PATH (or at its absolute path), from a Debian package. */
+async function binaryService(name: string, binary: string, debianPackage: string): Promise<ServiceStatus> {
+  const ok = onPath(binary);
+  return { name, available: ok, reason: ok ? "" : `${binary} not found (apt-get install ${debianPackage})` };
+}
+
 export const probes = {
   mosquitto: () => tcpService("Mosquitto", mqttUrl(), 1883),
   postgres: () => tcpService("PostgreSQL", postgresUrl(), 5432),
-  influxd: async (): Promise<ServiceStatus> => {
-    const ok = onPath(influxdBinary());
-    return {
-      name: "influxd",
-      available: ok,
-      reason: ok ? "" : `${influxdBinary()} not found (apt-get install influxdb)`,
-    };
-  },
-  openssl: async (): Promise<ServiceStatus> => {
-    const ok = onPath("openssl");
-    return {
-      name: "openssl",
-      available: ok,
-      reason: ok ? "" : "openssl not found (apt-get install openssl)",
-    };
-  },
-  socat: async (): Promise<ServiceStatus> => {
-    const ok = onPath("socat");
-    return { name: "socat", available: ok, reason: ok ? "" : "socat not found (apt-get install socat)" };
-  },
-  chromium: async (): Promise<ServiceStatus> => {
-    const ok = onPath("/usr/bin/chromium");
-    return {
-      name: "Chromium",
-      available: ok,
-      reason: ok ? "" : "/usr/bin/chromium not found (apt-get install chromium)",
-    };
-  },
+  influxd: () => binaryService("influxd", influxdBinary(), "influxdb"),
+  openssl: () => binaryService("openssl", "openssl", "openssl"),
+  socat: () => binaryService("socat", "socat", "socat"),
+  chromium: () => binaryService("Chromium", "/usr/bin/chromium", "chromium"),
 } as const;
 
 export type ServiceName = keyof typeof probes;

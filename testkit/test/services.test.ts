@@ -1,12 +1,18 @@
 /** The shared plumbing itself works against the real services it hands out. */
-import { open } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import mqtt from "mqtt";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   freshPgSchema,
+  issueTestCertificates,
   mqttUrl,
   openPtyPair,
+  probes,
   requireService,
   startEmbeddedBroker,
   startInfluxd,
@@ -93,6 +99,43 @@ describe.skipIf(!socat.available)(`socat ${socat.reason}`, () => {
       await b.close();
     } finally {
       await pair.close();
+    }
+  });
+});
+
+describe("binary services", () => {
+  it("names the missing program and its Debian package", async () => {
+    const saved = process.env.COLDTRACE_TEST_INFLUXD;
+    process.env.COLDTRACE_TEST_INFLUXD = "/nonexistent/influxd";
+    try {
+      expect(await probes.influxd()).toEqual({
+        name: "influxd",
+        available: false,
+        reason: "/nonexistent/influxd not found (apt-get install influxdb)",
+      });
+    } finally {
+      if (saved === undefined) delete process.env.COLDTRACE_TEST_INFLUXD;
+      else process.env.COLDTRACE_TEST_INFLUXD = saved;
+    }
+  });
+});
+
+const openssl = await requireService("openssl");
+describe.skipIf(!openssl.available)(`issueTestCertificates ${openssl.reason}`, () => {
+  it("makes a server certificate for localhost and 127.0.0.1 signed by its CA, and an unrelated CA", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "ct-testkit-tls-"));
+    try {
+      const c = issueTestCertificates(dir);
+      const ca = new X509Certificate(readFileSync(c.caFile));
+      const other = new X509Certificate(readFileSync(c.otherCaFile));
+      const server = new X509Certificate(readFileSync(c.certFile));
+      expect(server.verify(ca.publicKey)).toBe(true);
+      expect(server.verify(other.publicKey)).toBe(false);
+      expect(server.checkHost("localhost")).toBe("localhost");
+      expect(server.checkIP("127.0.0.1")).toBe("127.0.0.1");
+      expect(readFileSync(c.keyFile, "utf8")).toContain("PRIVATE KEY");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
