@@ -427,6 +427,21 @@ export class Ingest {
   }
 
   async #gap(siteId: string, g: GapRecord): Promise<void> {
+    // An agent evicts its oldest readings, and those may have been in flight: published, and
+    // stored here, just not acknowledged yet when the outbox overflowed. Telemetry that came
+    // before this record on the connection is committed by now (ingest keeps arrival order), so
+    // a range whose every seq is stored lost nothing: no recording gap, no quarantine.
+    if (g.reason === "outbox_evicted") {
+      const missing = await this.#d.readings.missingSeqs(g.agentId, g.fromSeq, g.toSeq);
+      if (missing === 0) {
+        this.#d.metrics.gapsFullyReceived++;
+        this.#log.info(
+          { siteId, agentId: g.agentId, gapId: g.gapId, fromSeq: g.fromSeq, toSeq: g.toSeq },
+          "evicted readings had all reached the gateway: no recording gap",
+        );
+        return;
+      }
+    }
     const row: GapRecordRow = {
       gapId: g.gapId,
       agentId: g.agentId,

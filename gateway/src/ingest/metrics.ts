@@ -10,6 +10,8 @@ export class IngestMetrics {
   readingsDuplicate = 0;
   /** Stored readings of units no birth has announced: not evaluated by the engine. */
   readingsUnknownUnit = 0;
+  /** Agent gap records whose every evicted reading had been stored already (not a gap). */
+  gapsFullyReceived = 0;
   eventsPublished = 0;
   eventPublishFailures = 0;
   storeFailures = 0;
@@ -69,6 +71,11 @@ export class IngestMetrics {
       "coldtrace_ingest_readings_duplicate_total",
       "Readings already stored (replays, QoS 1 resends).",
       this.readingsDuplicate,
+    );
+    counter(
+      "coldtrace_ingest_gaps_fully_received_total",
+      "Agent outbox evictions whose every reading had reached the gateway (no recording gap).",
+      this.gapsFullyReceived,
     );
     counter(
       "coldtrace_ingest_readings_unknown_unit_total",

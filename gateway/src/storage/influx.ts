@@ -313,6 +313,18 @@ export async function createInfluxReadingStore(
       return out.sort((a, b) => (a.probeId < b.probeId ? -1 : a.probeId > b.probeId ? 1 : 0));
     },
 
+    // From the SeqLedger: it holds exactly the (agent, seq) pairs written to InfluxDB.
+    async missingSeqs(agentId, fromSeq, toSeq) {
+      if (toSeq < fromSeq) return 0;
+      let stored = 0;
+      for (const [lo, hi] of await deps.dedupe.intervals(agentId)) {
+        const a = Math.max(lo, fromSeq);
+        const b = Math.min(hi, toSeq);
+        if (a <= b) stored += b - a + 1;
+      }
+      return toSeq - fromSeq + 1 - stored;
+    },
+
     async close() {
       await Promise.allSettled([...running]);
     },

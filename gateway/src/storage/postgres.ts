@@ -195,6 +195,18 @@ export async function createPgReadingStore(pool: pg.Pool): Promise<ReadingStore>
       return rows.map((row) => readingFromRow("postgres", row));
     },
 
+    async missingSeqs(agentId, fromSeq, toSeq) {
+      if (toSeq < fromSeq) return 0;
+      const rows = await query(
+        pool,
+        "count readings by seq",
+        "SELECT COUNT(*) AS n FROM readings WHERE agent_id = $1 AND seq BETWEEN $2 AND $3",
+        [agentId, fromSeq, toSeq],
+        { agentId },
+      );
+      return toSeq - fromSeq + 1 - Number(rows[0]?.n ?? 0);
+    },
+
     async close() {},
   };
 }

@@ -166,6 +166,18 @@ export async function createSqliteReadingStore(db: DatabaseSync): Promise<Readin
       return rows.map((row) => readingFromRow("sqlite", row));
     },
 
+    async missingSeqs(agentId, fromSeq, toSeq) {
+      if (toSeq < fromSeq) return 0;
+      try {
+        const row = db
+          .prepare("SELECT COUNT(*) AS n FROM readings WHERE agent_id = ? AND seq BETWEEN ? AND ?")
+          .get(agentId, fromSeq, toSeq) as { n: number };
+        return toSeq - fromSeq + 1 - Number(row.n);
+      } catch (err) {
+        throw storeError("sqlite", "count readings by seq", err, { agentId });
+      }
+    },
+
     async close() {},
   };
 }

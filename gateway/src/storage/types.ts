@@ -74,6 +74,11 @@ export interface ReadingStore {
   downsample(q: DownsampleQuery): Promise<ReadingBucket[]>;
   /** The latest reading (by observedAt) per probe of the unit, whatever its quality; ordered by probeId. */
   latest(unitId: string): Promise<StoredReading[]>;
+  /**
+   * How many of an agent's sequence numbers fromSeq..toSeq (inclusive) are not stored. An agent
+   * reports readings it evicted unsent as a seq range; 0 here means every one of them arrived.
+   */
+  missingSeqs(agentId: string, fromSeq: number, toSeq: number): Promise<number>;
   close(): Promise<void>;
 }
 

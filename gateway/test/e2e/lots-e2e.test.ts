@@ -316,6 +316,7 @@ describe("lots end to end", () => {
     const { unitId, lotEvents, eligibility } = await receive(run);
     await fleet.advanceTo(start + 30 * MIN);
     // The agent's outbox overflowed: readings of minutes 12–18 of unit 1 are lost (contract `gap`).
+    // Seqs the fleet never sent: the gateway drops an eviction whose every seq it has stored.
     const agentId = `${siteId}-pi`;
     const agent = await connectAsync(gw.brokerUrl, {
       clientId: `${agentId}-gap`,
@@ -335,8 +336,8 @@ describe("lots end to end", () => {
         probeIds: [`${unitId}-p1`],
         fromObservedAt: start + 12 * MIN,
         toObservedAt: start + 18 * MIN,
-        fromSeq: 40,
-        toSeq: 45,
+        fromSeq: 900_040,
+        toSeq: 900_045,
         droppedCount: 6,
         at: start + 30 * MIN,
       }),

@@ -19,10 +19,10 @@ import { thresholdEngine } from "./harness.ts";
 const T0 = 1_764_057_600_000;
 const topic = formatTopic({ kind: "telemetry", siteId: "s1", agentId: "pi-1", unitId: "u1" });
 
-function batch(from: number, n: number): Buffer {
+function batch(from: number, n: number, agentId = "pi-1"): Buffer {
   return encodePayload("telemetry", {
     v: 1,
-    agentId: "pi-1",
+    agentId,
     unitId: "u1",
     sessionId: "s-1",
     sentAt: T0,
@@ -107,10 +107,10 @@ describe("ingest at its seams", () => {
       listeners: { onGap: (g) => void gaps.push(g) },
     });
     ingest.accept(
-      formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-1" }),
+      formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-9" }),
       encodePayload("gap", {
         v: 1,
-        agentId: "pi-1",
+        agentId: "pi-9",
         gapId: "gap-1",
         reason: "outbox_evicted",
         unitIds: ["u1"],
@@ -127,5 +127,56 @@ describe("ingest at its seams", () => {
     expect(gaps).toMatchObject([{ gapId: "gap-1", siteId: "s1", droppedCount: 360 }]);
     expect(evicted).toMatchObject([{ gapId: "gap-1", unitIds: ["u1"] }]);
     expect(await storage.records.listGaps({ siteId: "s1" })).toMatchObject([{ gapId: "gap-1", toSeq: 360 }]);
+  });
+
+  it("drops an eviction whose every reading had arrived (in flight when evicted), keeps the rest", async () => {
+    const gaps: GapRecordRow[] = [];
+    const evicted: GapRecordRow[] = [];
+    const engine = thresholdEngine();
+    engine.reportEvictedRange = (g) => {
+      evicted.push(g);
+      return [];
+    };
+    const metrics = new IngestMetrics();
+    const ingest = new Ingest({
+      readings: storage.readings,
+      records: storage.records,
+      engine,
+      sink,
+      metrics,
+      log: pino({ level: "silent" }),
+      options: { batchMaxDelayMs: 0, batchMaxReadings: 1000, maxPendingReadings: 1000 },
+      listeners: { onGap: (g) => void gaps.push(g) },
+    });
+    const gap = (gapId: string, fromSeq: number, toSeq: number) =>
+      encodePayload("gap", {
+        v: 1,
+        agentId: "pi-7",
+        gapId,
+        reason: "outbox_evicted",
+        unitIds: ["u1"],
+        probeIds: ["p1"],
+        fromObservedAt: T0 + fromSeq * 1000,
+        toObservedAt: T0 + toSeq * 1000,
+        fromSeq,
+        toSeq,
+        droppedCount: toSeq - fromSeq + 1,
+        at: T0 + 7_200_000,
+      });
+    const gapTopic = formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-7" });
+    // Seqs 1..10 were published and stored before the agent evicted them unacknowledged.
+    ingest.accept(
+      formatTopic({ kind: "telemetry", siteId: "s1", agentId: "pi-7", unitId: "u1" }),
+      batch(1, 10, "pi-7"),
+    );
+    ingest.accept(gapTopic, gap("gap-in-flight", 1, 10));
+    ingest.accept(gapTopic, gap("gap-real", 5, 12)); // 11 and 12 never arrived
+    await ingest.flush();
+    expect(metrics.gapsFullyReceived).toBe(1);
+    expect(gaps.map((g) => g.gapId)).toEqual(["gap-real"]);
+    expect(evicted.map((g) => g.gapId)).toEqual(["gap-real"]);
+    expect((await storage.records.listGaps({ siteId: "s1" })).map((g) => g.gapId)).not.toContain(
+      "gap-in-flight",
+    );
   });
 });

@@ -210,6 +210,18 @@ export function readingStoreContract(name: string, make: () => Promise<ReadingSt
       expect(await store.latest(uid("unit"))).toEqual([]);
     });
 
+    it("counts an agent's sequence numbers that are not stored, within a range", async () => {
+      const f = fixture();
+      const other = fixture();
+      await store.append([1, 2, 3, 5, 8].map((seq) => f.reading(seq)));
+      await store.append([4, 6].map((seq) => other.reading(seq)));
+      expect(await store.missingSeqs(f.agentId, 1, 3)).toBe(0);
+      expect(await store.missingSeqs(f.agentId, 1, 8)).toBe(3); // 4, 6, 7
+      expect(await store.missingSeqs(f.agentId, 4, 4)).toBe(1); // another agent's 4 does not count
+      expect(await store.missingSeqs(f.agentId, 9, 20)).toBe(12);
+      expect(await store.missingSeqs(uid("agent"), 1, 5)).toBe(5);
+    });
+
     it("appends a large batch once and reports every reading of a resend as duplicate", async () => {
       const f = fixture();
       const n = 20_000;
