@@ -88,48 +88,8 @@ describe("ingest at its seams", () => {
     expect(ingest.pendingReadings).toBe(0);
   });
 
-  it("stores a gap record, tells the listeners and the engine", async () => {
-    const gaps: GapRecordRow[] = [];
-    const engine = thresholdEngine();
-    const evicted: GapRecordRow[] = [];
-    engine.reportEvictedRange = (g) => {
-      evicted.push(g);
-      return [];
-    };
-    const ingest = new Ingest({
-      readings: storage.readings,
-      records: storage.records,
-      engine,
-      sink,
-      metrics: new IngestMetrics(),
-      log: pino({ level: "silent" }),
-      options: { batchMaxDelayMs: 0, batchMaxReadings: 1000, maxPendingReadings: 1000 },
-      listeners: { onGap: (g) => void gaps.push(g) },
-    });
-    ingest.accept(
-      formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-9" }),
-      encodePayload("gap", {
-        v: 1,
-        agentId: "pi-9",
-        gapId: "gap-1",
-        reason: "outbox_evicted",
-        unitIds: ["u1"],
-        probeIds: ["p1"],
-        fromObservedAt: T0,
-        toObservedAt: T0 + 3_600_000,
-        fromSeq: 1,
-        toSeq: 360,
-        droppedCount: 360,
-        at: T0 + 7_200_000,
-      }),
-    );
-    await ingest.flush();
-    expect(gaps).toMatchObject([{ gapId: "gap-1", siteId: "s1", droppedCount: 360 }]);
-    expect(evicted).toMatchObject([{ gapId: "gap-1", unitIds: ["u1"] }]);
-    expect(await storage.records.listGaps({ siteId: "s1" })).toMatchObject([{ gapId: "gap-1", toSeq: 360 }]);
-  });
-
-  it("drops an eviction whose every reading had arrived (in flight when evicted), keeps the rest", async () => {
+  /** An ingest on the real SQLite store whose engine and listeners record the gaps they get. */
+  function gapIngest() {
     const gaps: GapRecordRow[] = [];
     const evicted: GapRecordRow[] = [];
     const engine = thresholdEngine();
@@ -148,29 +108,49 @@ describe("ingest at its seams", () => {
       options: { batchMaxDelayMs: 0, batchMaxReadings: 1000, maxPendingReadings: 1000 },
       listeners: { onGap: (g) => void gaps.push(g) },
     });
-    const gap = (gapId: string, fromSeq: number, toSeq: number) =>
-      encodePayload("gap", {
-        v: 1,
-        agentId: "pi-7",
-        gapId,
-        reason: "outbox_evicted",
-        unitIds: ["u1"],
-        probeIds: ["p1"],
-        fromObservedAt: T0 + fromSeq * 1000,
-        toObservedAt: T0 + toSeq * 1000,
-        fromSeq,
-        toSeq,
-        droppedCount: toSeq - fromSeq + 1,
-        at: T0 + 7_200_000,
-      });
+    return { ingest, metrics, gaps, evicted };
+  }
+
+  /** The agent's record of readings its outbox evicted: seqs fromSeq..toSeq, one a second. */
+  function gapRecord(agentId: string, gapId: string, fromSeq: number, toSeq: number): Buffer {
+    return encodePayload("gap", {
+      v: 1,
+      agentId,
+      gapId,
+      reason: "outbox_evicted",
+      unitIds: ["u1"],
+      probeIds: ["p1"],
+      fromObservedAt: T0 + fromSeq * 1000,
+      toObservedAt: T0 + toSeq * 1000,
+      fromSeq,
+      toSeq,
+      droppedCount: toSeq - fromSeq + 1,
+      at: T0 + 7_200_000,
+    });
+  }
+
+  it("stores a gap record, tells the listeners and the engine", async () => {
+    const { ingest, gaps, evicted } = gapIngest();
+    ingest.accept(
+      formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-9" }),
+      gapRecord("pi-9", "gap-1", 1, 360),
+    );
+    await ingest.flush();
+    expect(gaps).toMatchObject([{ gapId: "gap-1", siteId: "s1", droppedCount: 360 }]);
+    expect(evicted).toMatchObject([{ gapId: "gap-1", unitIds: ["u1"] }]);
+    expect(await storage.records.listGaps({ siteId: "s1" })).toMatchObject([{ gapId: "gap-1", toSeq: 360 }]);
+  });
+
+  it("drops an eviction whose every reading had arrived (in flight when evicted), keeps the rest", async () => {
+    const { ingest, metrics, gaps, evicted } = gapIngest();
     const gapTopic = formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-7" });
     // Seqs 1..10 were published and stored before the agent evicted them unacknowledged.
     ingest.accept(
       formatTopic({ kind: "telemetry", siteId: "s1", agentId: "pi-7", unitId: "u1" }),
       batch(1, 10, "pi-7"),
     );
-    ingest.accept(gapTopic, gap("gap-in-flight", 1, 10));
-    ingest.accept(gapTopic, gap("gap-real", 5, 12)); // 11 and 12 never arrived
+    ingest.accept(gapTopic, gapRecord("pi-7", "gap-in-flight", 1, 10));
+    ingest.accept(gapTopic, gapRecord("pi-7", "gap-real", 5, 12)); // 11 and 12 never arrived
     await ingest.flush();
     expect(metrics.gapsFullyReceived).toBe(1);
     expect(gaps.map((g) => g.gapId)).toEqual(["gap-real"]);
