@@ -540,7 +540,7 @@ const ANALYSIS = [
   "whenever the WAL passed 1000 pages between two checkpoints of the worker. The writer's",
   "auto-checkpoint is now off while the checkpointer runs (every 50 ms) and comes back if it",
   "stops (gateway/src/ingest/checkpointer.ts). Commits are now p99 1.3 ms, max ~5 ms. With 300",
-  "samples per event, six runs gave p99 6.2\u201310.2 ms (the 10.2 once, for alarm.raised; every",
+  "samples per event, eight runs gave p99 6.2\u201310.2 ms (the 10.2 once, for alarm.raised; every",
   "other figure 9.6 or below). The WAL file peaked at 30 MB in the 1,000,000-reading run, and",
   "throughput rose, since the writer no longer copies pages back either.",
   "",
