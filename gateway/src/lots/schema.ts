@@ -117,3 +117,9 @@ CREATE TABLE IF NOT EXISTS lot_site_state (
 );
 CREATE INDEX IF NOT EXISTS lot_site_state_lot ON lot_site_state (lot_id);
 `;
+
+/**
+ * Version 2 of module "lots": what was last published as each lot's retained eligibility at a
+ * site (the state without updatedAt), so an unchanged state is not published again.
+ */
+export const lotsV2Published = `ALTER TABLE lot_site_state ADD COLUMN published TEXT;`;

@@ -51,7 +51,7 @@ import {
   worstCaseExposureMinutes,
 } from "./model.ts";
 import { type Decision, decide, defaultPolicy, type QuarantinePolicy } from "./policy.ts";
-import { lotsDdl } from "./schema.ts";
+import { lotsDdl, lotsV2Published } from "./schema.ts";
 
 export interface Clock {
   now(): number;
@@ -289,7 +289,7 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
   const sql: SqlDatabase = sqlDatabase(deps.db);
   const outbox = createEventOutbox(sql, clock);
   await outbox.init();
-  await sql.migrate("lots", [lotsDdl]);
+  await sql.migrate("lots", [lotsDdl, lotsV2Published]);
   const summarize: SummarizeExposure = deps.summarizeExposure ?? summarizeExposure;
   const writes = new Mutex();
   let lastSweep = 0;
@@ -434,7 +434,10 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
       const budget = product?.budgetMinutes[side] ?? null;
       if (budget === null) return null;
       const u = used ? Number(side === "high" ? used.used_high : used.used_low) : 0;
-      return Math.max(0, Math.round((budget - u) * 100) / 100);
+      // Whole minutes, rounded down (never more budget than is left): a planner compares it
+      // with whole-minute route times, and the retained state changes once a minute, not at
+      // every reading of an excursion. Rounded to 0.01 first so 29.9999999 stays 30.
+      return Math.max(0, Math.floor(Math.round((budget - u) * 100) / 100));
     };
     const eligible = (status === "available" || status === "released") && !expired;
     return {
@@ -561,20 +564,38 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
     return Number(r?.lot_seq ?? 1);
   };
 
+  /**
+   * Publish the lot's retained eligibility at the site, unless it is what was published last
+   * (updatedAt aside): an excursion updates the lots inside at every reading, and the planner
+   * needs a message only when something it acts on changed.
+   */
   const publishEligibility = async (ex: SqlExecutor, siteId: string, lotId: string): Promise<Eligibility> => {
+    const current = await eligibilityOf(ex, siteId, lotId);
+    const content = JSON.stringify({ ...current, updatedAt: 0 });
+    const [last] = await ex.all<{ published: string | null }>(
+      `SELECT published FROM lot_site_state WHERE site_id = ? AND lot_id = ?`,
+      [siteId, lotId],
+    );
+    if (last?.published === content) return current;
     await ex.run(
-      `INSERT INTO lot_site_state (site_id, lot_id, status, lot_seq, elig_version, updated_at) VALUES (?, ?, 'available', 0, 1, ?)
-       ON CONFLICT (site_id, lot_id) DO UPDATE SET elig_version = lot_site_state.elig_version + 1`,
-      [siteId, lotId, clock.now()],
+      `INSERT INTO lot_site_state (site_id, lot_id, status, lot_seq, elig_version, updated_at, published) VALUES (?, ?, 'available', 0, 1, ?, ?)
+       ON CONFLICT (site_id, lot_id) DO UPDATE SET elig_version = lot_site_state.elig_version + 1, published = excluded.published`,
+      [siteId, lotId, clock.now(), content],
     );
     const [r] = await ex.all<{ elig_version: number }>(
       `SELECT elig_version FROM lot_site_state WHERE site_id = ? AND lot_id = ?`,
       [siteId, lotId],
     );
-    const e = await eligibilityOf(ex, siteId, lotId);
-    const eventId = `elig-${siteId}-${lotKey(lotId)}-${e.lotSeq}-${Number(r?.elig_version ?? 1)}`;
-    await outbox.enqueue(ex, "eligibility", formatTopic({ kind: "eligibility", siteId, lotId }), e, eventId);
-    return e;
+    // The row's defaults (available, lotSeq 0) are what `current` assumed for a lot without one.
+    const eventId = `elig-${siteId}-${lotKey(lotId)}-${current.lotSeq}-${Number(r?.elig_version ?? 1)}`;
+    await outbox.enqueue(
+      ex,
+      "eligibility",
+      formatTopic({ kind: "eligibility", siteId, lotId }),
+      current,
+      eventId,
+    );
+    return current;
   };
 
   const emitLotEvent = async (

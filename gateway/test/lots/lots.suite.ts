@@ -4,7 +4,7 @@
  * excursion, budget across fridge → box → fridge with late box data, policy and states, CSV
  * import, REST plugin. Readings come from the real SQLite ReadingStore.
  */
-import type { ExcursionEvent, Movement } from "@coldtrace/protocol";
+import { type ExcursionEvent, formatTopic, type Movement } from "@coldtrace/protocol";
 import fc from "fast-check";
 import Fastify from "fastify";
 import pino from "pino";
@@ -122,7 +122,11 @@ export function lotsSuite(
       const versions = await sqlDatabase(handle.db).all<{ module: string; version: number }>(
         "SELECT module, version FROM schema_migrations WHERE module IN ('lots', 'outbox') ORDER BY module, version",
       );
-      expect(versions.map((v) => `${v.module}@${Number(v.version)}`)).toEqual(["lots@1", "outbox@1"]);
+      expect(versions.map((v) => `${v.module}@${Number(v.version)}`)).toEqual([
+        "lots@1",
+        "lots@2",
+        "outbox@1",
+      ]);
     });
 
     it("takes over a database whose lots tables were made before the migration runner", async () => {
@@ -149,7 +153,8 @@ export function lotsSuite(
         const versions = await sql.all<{ module: string }>(
           "SELECT module FROM schema_migrations WHERE module = 'lots'",
         );
-        expect(versions).toHaveLength(1);
+        expect(versions).toHaveLength(2); // v1 recorded over the existing tables, v2 applied
+        expect(await sql.all("SELECT published FROM lot_site_state")).toEqual([]);
       } finally {
         await old.close();
       }
@@ -304,6 +309,38 @@ export function lotsSuite(
         lotSeq: 1,
       });
       expect(elig?.remainingBudgetMinutes).toEqual({ high: 0, low: 30 });
+    });
+
+    it("publishes a lot's eligibility only when it changed, budget in whole minutes rounded down", async () => {
+      const lotId = uid("L2026/elig");
+      const fridge = uid("fridge");
+      const start = T0 + 400 * MIN;
+      const end = start + 20 * MIN + 30_000;
+      await service.recordMovement(
+        mv({ movementId: uid("m"), kind: "receive", lotId, occurredAt: T0, quantity: 5, toUnitId: fridge }),
+      );
+      await record(fridge, T0, end + 30 * MIN, (t) => (t >= start && t < end ? 10 : 5));
+      const topic = formatTopic({ kind: "eligibility", siteId: "site-1", lotId });
+      const published = async () => (await service.outbox.rows()).filter((r) => r.topic === topic).length;
+      const afterReceive = await published();
+      // An alert-level excursion: flagged for review, still eligible, budget used.
+      const exc = excursion({
+        id: uid("exc"),
+        unitId: fridge,
+        startedAt: start,
+        endedAt: end,
+        tier: "alert",
+      });
+      await service.onExcursion(exc);
+      const afterExcursion = await published();
+      expect(afterExcursion).toBe(afterReceive + 1);
+      // The same excursion again (an update that changed nothing for the lot): nothing new.
+      await service.onExcursion(exc);
+      expect(await published()).toBe(afterExcursion);
+      const [elig] = await service.eligibility({ siteId: "site-1", lotId });
+      const used = (await service.exposures(lotId)).reduce((n, e) => n + e.minutesAbove, 0);
+      expect(used % 1).not.toBe(0); // a fractional exposure…
+      expect(elig?.remainingBudgetMinutes.high).toBe(Math.floor(60 - used)); // …leaves whole minutes
     });
 
     it("follows late transit-box data to the destination fridge and quarantines there (budget across units)", async () => {
