@@ -89,6 +89,8 @@ const noop = () => {};
 
 const MAX_RETRY_DELAY_MS = 5000;
 const UNKNOWN_UNIT_WARN_EVERY_MS = 60_000;
+/** Evicted ranges longer than this keep the time window the agent reported. */
+const MAX_NARROWED_SEQS = 1_000_000;
 
 export function alarmRecordOf(e: EngineOutput & { type: "alarm" }): AlarmRecord {
   const { v: _v, type, eventId: _id, at, ...rest } = e.event;
@@ -431,6 +433,7 @@ export class Ingest {
     // stored here, just not acknowledged yet when the outbox overflowed. Telemetry that came
     // before this record on the connection is committed by now (ingest keeps arrival order), so
     // a range whose every seq is stored lost nothing: no recording gap, no quarantine.
+    let lost = { from: g.fromObservedAt, to: g.toObservedAt };
     if (g.reason === "outbox_evicted") {
       const missing = await this.#d.readings.missingSeqs(g.agentId, g.fromSeq, g.toSeq);
       if (missing === 0) {
@@ -441,6 +444,20 @@ export class Ingest {
         );
         return;
       }
+      lost = await this.#lostWindow(g);
+      if (lost.from !== g.fromObservedAt || lost.to !== g.toObservedAt) {
+        this.#log.info(
+          {
+            siteId,
+            agentId: g.agentId,
+            gapId: g.gapId,
+            missing,
+            reported: [g.fromObservedAt, g.toObservedAt],
+            lost: [lost.from, lost.to],
+          },
+          "part of the evicted readings had reached the gateway: recording gap narrowed to the rest",
+        );
+      }
     }
     const row: GapRecordRow = {
       gapId: g.gapId,
@@ -449,8 +466,8 @@ export class Ingest {
       reason: g.reason,
       unitIds: [...g.unitIds],
       probeIds: [...g.probeIds],
-      fromObservedAt: g.fromObservedAt,
-      toObservedAt: g.toObservedAt,
+      fromObservedAt: lost.from,
+      toObservedAt: lost.to,
       fromSeq: g.fromSeq,
       toSeq: g.toSeq,
       droppedCount: g.droppedCount,
@@ -459,6 +476,34 @@ export class Ingest {
     await this.#d.records.upsertGap(row);
     await this.#d.listeners?.onGap?.(row);
     await this.#outputs(this.#d.engine.reportEvictedRange(row));
+  }
+
+  /**
+   * When the readings of an evicted range were lost, from what did arrive: an agent numbers its
+   * readings in the order it takes them, so a run of missing seqs a..b was observed between the
+   * readings a−1 and b+1 (or the range's own ends). Seqs not found among the range's units
+   * count as missing, which can only widen the window. Very long ranges keep the reported one.
+   */
+  async #lostWindow(g: GapRecord): Promise<{ from: number; to: number }> {
+    const reported = { from: g.fromObservedAt, to: g.toObservedAt };
+    if (g.toSeq - g.fromSeq >= MAX_NARROWED_SEQS) return reported;
+    const present = new Map<number, number>();
+    for (const unitId of g.unitIds) {
+      const rows = await this.#d.readings.range({ unitId, from: g.fromObservedAt, to: g.toObservedAt + 1 });
+      for (const r of rows)
+        if (r.agentId === g.agentId && r.seq >= g.fromSeq && r.seq <= g.toSeq)
+          present.set(r.seq, r.observedAt);
+    }
+    let from = Number.POSITIVE_INFINITY;
+    let to = Number.NEGATIVE_INFINITY;
+    for (let seq = g.fromSeq; seq <= g.toSeq; seq++) {
+      if (present.has(seq)) continue;
+      const first = seq;
+      while (seq + 1 <= g.toSeq && !present.has(seq + 1)) seq++;
+      from = Math.min(from, present.get(first - 1) ?? g.fromObservedAt);
+      to = Math.max(to, present.get(seq + 1) ?? g.toObservedAt);
+    }
+    return from <= to ? { from, to } : reported;
   }
 
   /** Persist engine outputs, then publish them. Used by ingest, acknowledgements and ticks. */

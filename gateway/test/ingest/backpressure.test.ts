@@ -155,8 +155,26 @@ describe("ingest at its seams", () => {
     expect(metrics.gapsFullyReceived).toBe(1);
     expect(gaps.map((g) => g.gapId)).toEqual(["gap-real"]);
     expect(evicted.map((g) => g.gapId)).toEqual(["gap-real"]);
+    // 5..10 arrived: what was lost (11, 12) lies after reading 10, not from reading 5 on.
+    expect(evicted[0]).toMatchObject({ fromObservedAt: T0 + 10_000, toObservedAt: T0 + 12_000 });
     expect((await storage.records.listGaps({ siteId: "s1" })).map((g) => g.gapId)).not.toContain(
       "gap-in-flight",
+    );
+  });
+
+  it("narrows the recording gap to the readings that went missing in the middle of the range", async () => {
+    const { ingest, evicted } = gapIngest();
+    const tel = formatTopic({ kind: "telemetry", siteId: "s1", agentId: "pi-6", unitId: "u1" });
+    ingest.accept(tel, batch(1, 4, "pi-6"));
+    ingest.accept(tel, batch(7, 4, "pi-6")); // 5 and 6 never arrived
+    ingest.accept(
+      formatTopic({ kind: "gap", siteId: "s1", agentId: "pi-6" }),
+      gapRecord("pi-6", "gap-mid", 1, 10),
+    );
+    await ingest.flush();
+    expect(evicted).toMatchObject([{ gapId: "gap-mid", fromObservedAt: T0 + 4000, toObservedAt: T0 + 7000 }]);
+    expect(await storage.records.listGaps({ siteId: "s1" })).toContainEqual(
+      expect.objectContaining({ gapId: "gap-mid", fromObservedAt: T0 + 4000, toObservedAt: T0 + 7000 }),
     );
   });
 });
