@@ -22,7 +22,9 @@
  *
  * Births register units and probes (RecordStore and engine), agent states update the
  * online state (a last will of an older session is ignored, Sparkplug bdSeq style), gap
- * records go to the engine as evicted ranges. A failing store append is retried with backoff
+ * records go to the engine as evicted ranges — narrowed to what did not arrive, or dropped when
+ * everything did (readings in flight when the agent evicted them). Telemetry of a unit no birth
+ * announced is stored, counted and warned about, not evaluated. A failing store append is retried with backoff
  * and the batch is kept; nothing here ever throws into the MQTT client.
  */
 import {
