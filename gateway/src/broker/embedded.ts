@@ -237,10 +237,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
 
   // Why a connection ended. Agents come and go (info); the gateway's own client losing its
   // connection means its last will told every agent "offline" (warn).
+  let closing = false;
   aedes.on("clientError", (client, err) => {
     const role = identities.get(client)?.role;
     const fields = { clientId: client.id, role, err: err.message };
-    if (role === "gateway") log.warn(fields, "gateway client connection failed");
+    // "connection closed": aedes had something to write to a client that had just gone (the
+    // gateway's own client on its way out, too); the close itself is the news, not an error.
+    if (closing || err.message === "connection closed")
+      log.debug(fields, "client connection ended mid-write");
+    else if (role === "gateway") log.warn(fields, "gateway client connection failed");
     else log.info(fields, "client connection failed");
   });
 
@@ -286,6 +291,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       handoff = h;
     },
     async close() {
+      closing = true;
       await new Promise<void>((r) => aedes.close(() => r()));
       await Promise.all([closeServer(tcp), tls ? closeServer(tls) : Promise.resolve()]);
     },
