@@ -35,10 +35,10 @@ export class IngestMetrics {
     return n;
   }
 
-  /** Prometheus text format; label values are our own constants, never client input. */
   /**
-   * `gauges` and `counters` from elsewhere (broker, engine): name (with labels, if any) → value.
-   * One TYPE line per metric name, as the exposition format wants.
+   * Prometheus text format; label values are our own constants, never client input. `gauges`
+   * and `counters` from elsewhere (broker, engine): name (with labels, if any) → value, one TYPE
+   * line per metric name, as the exposition format wants.
    */
   render(gauges: Record<string, number> = {}, counters: Record<string, number> = {}): string {
     const lines: string[] = [];

@@ -27,6 +27,7 @@ import { connectGateway, type GatewayConnection } from "../broker/connection.ts"
 import { CredentialStore } from "../broker/credentials.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../broker/embedded.ts";
 import type { GatewayConfig } from "../config/schema.ts";
+import type { ExcursionEngine } from "../excursions/engine.ts";
 import { startWalCheckpointer } from "../ingest/checkpointer.ts";
 import type { IngestDeps } from "../ingest/ingest.ts";
 import { Ingest } from "../ingest/ingest.ts";
@@ -141,9 +142,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       });
       cleanups.push(() => checkpointer.stop());
     }
-    const base = opts.engine ?? createEngine(config, opts.now, log);
-    const engineStats =
-      "core" in base ? () => (base as ReturnType<typeof createEngine>).core.stats() : undefined;
+    // `core`: the excursion engine behind the port, when it is ours (its stats go to /metrics).
+    const base: EnginePort & { core?: ExcursionEngine } = opts.engine ?? createEngine(config, opts.now, log);
     // The runtime's unit directory: kinds as registered with the engine (births, known units).
     const unitKinds = new Map<string, UnitKind>();
     const engine: EnginePort = {
@@ -276,23 +276,25 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
         readings: storage.readings,
         tokens: config.api.tokens,
         acknowledge: (alarmId, ack) => ingest.acknowledge(alarmId, ack),
-        metricsText: () =>
-          metrics.render(
+        metricsText: () => {
+          const stats = base.core?.stats(); // walks every unit: once per scrape
+          return metrics.render(
             {
               coldtrace_process_resident_memory_bytes: process.memoryUsage().rss,
               coldtrace_broker_connected_clients: broker?.aedes.connectedClients ?? 0,
-              ...(engineStats ? { coldtrace_engine_retained_readings: engineStats().retained } : {}),
+              ...(stats ? { coldtrace_engine_retained_readings: stats.retained } : {}),
             },
             {
               coldtrace_broker_offline_queue_dropped_total: broker?.queues.droppedTotal() ?? 0,
-              ...(engineStats
+              ...(stats
                 ? {
-                    'coldtrace_engine_readings_set_aside_total{reason="too_late"}': engineStats().tooLate,
-                    'coldtrace_engine_readings_set_aside_total{reason="future"}': engineStats().future,
+                    'coldtrace_engine_readings_set_aside_total{reason="too_late"}': stats.tooLate,
+                    'coldtrace_engine_readings_set_aside_total{reason="future"}': stats.future,
                   }
                 : {}),
             },
-          ),
+          );
+        },
         log,
         plugins: apiPlugins,
       });
