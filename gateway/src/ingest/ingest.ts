@@ -55,6 +55,7 @@ import type {
   IngestListeners,
   UnitRegistration,
 } from "./ports.ts";
+import { WarnThrottle } from "./warn-throttle.ts";
 
 export interface IngestOptions {
   batchMaxDelayMs: number;
@@ -121,8 +122,7 @@ export class Ingest {
   readonly #publishing = new Set<Promise<void>>();
   readonly #units = new Map<string, string>();
   readonly #agents = new Map<string, AgentRecord>();
-  /** Last warning per unknown unit id (ms). */
-  readonly #unknownWarned = new Map<string, number>();
+  readonly #unknownUnitWarnings = new WarnThrottle(UNKNOWN_UNIT_WARN_EVERY_MS);
 
   constructor(deps: IngestDeps) {
     this.#d = deps;
@@ -357,12 +357,11 @@ export class Ingest {
       (r) => r.unitId,
     )) {
       this.#d.metrics.readingsUnknownUnit += rs.length;
-      const last = this.#unknownWarned.get(unitId);
-      if (last !== undefined && now - last < UNKNOWN_UNIT_WARN_EVERY_MS) continue;
-      this.#unknownWarned.set(unitId, now);
+      const count = this.#unknownUnitWarnings.due(unitId, rs.length, now);
+      if (count === undefined) continue;
       const r = rs[0] as StoredReading;
       this.#log.warn(
-        { siteId: r.siteId, agentId: r.agentId, unitId, readings: rs.length },
+        { siteId: r.siteId, agentId: r.agentId, unitId, readings: count },
         "readings for a unit no agent birth announced: stored, not evaluated for excursions",
       );
     }

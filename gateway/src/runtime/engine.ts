@@ -14,6 +14,7 @@ import {
 } from "../excursions/engine.ts";
 import { profileFor, type UnitProfile } from "../excursions/profiles.ts";
 import type { EngineOutput, EnginePort } from "../ingest/ports.ts";
+import { WarnThrottle } from "../ingest/warn-throttle.ts";
 import type { GapRecordRow } from "../storage/types.ts";
 
 /**
@@ -74,7 +75,7 @@ export function createEngine(
   const profileOf = (unitId: string, kind: UnitKind): UnitProfile =>
     configuredUnitProfile(config, unitId, kind);
   const engineLog = log?.child({ component: "engine" });
-  const lastWarned = new Map<string, { at: number; since: number }>();
+  const setAsideWarnings = new WarnThrottle(SET_ASIDE_LOG_EVERY_MS);
   const core = new ExcursionEngine({
     clock: { now },
     unitProfile: (unitId) => {
@@ -90,29 +91,29 @@ export function createEngine(
       if (!engineLog || readings.length === 0) return;
       const byUnit = Map.groupBy(readings, (r) => r.unitId);
       for (const [unitId, rs] of byUnit) {
-        const key = `${reason}:${unitId}`;
-        const w = lastWarned.get(key) ?? { at: Number.NEGATIVE_INFINITY, since: 0 };
-        w.since += rs.length;
-        lastWarned.set(key, w);
-        const t = now();
-        if (t - w.at < SET_ASIDE_LOG_EVERY_MS) continue;
-        const times = rs.map((r) => r.observedAt);
+        const count = setAsideWarnings.due(`${reason}:${unitId}`, rs.length, now());
+        if (count === undefined) continue;
+        // A loop, not Math.min(...): a batch may hold more readings than a call takes arguments.
+        let first = Number.POSITIVE_INFINITY;
+        let last = Number.NEGATIVE_INFINITY;
+        for (const r of rs) {
+          first = Math.min(first, r.observedAt);
+          last = Math.max(last, r.observedAt);
+        }
         engineLog.warn(
           {
             reason,
             siteId: rs[0]?.siteId,
             unitId,
             agentId: rs[0]?.agentId,
-            readings: w.since,
-            firstObservedAt: new Date(Math.min(...times)).toISOString(),
-            lastObservedAt: new Date(Math.max(...times)).toISOString(),
+            readings: count,
+            firstObservedAt: new Date(first).toISOString(),
+            lastObservedAt: new Date(last).toISOString(),
           },
           reason === "future"
             ? "readings dated ahead of the gateway clock set aside (agent clock?); stored, not evaluated"
             : "readings older than the lateness window set aside; stored, not evaluated",
         );
-        w.at = t;
-        w.since = 0;
       }
     },
   });
