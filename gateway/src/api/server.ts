@@ -6,8 +6,8 @@
  *   /api/v1/…                            Authorization: Bearer <token> (sha256 in the config)
  *
  * Bad requests answer 400 with a message naming the field: `query.from: expected integer`.
- * Other modules (lots) add their routes as fastify plugins passed in `plugins`; they are
- * registered under the same authentication.
+ * The extensions' routes (extension/extension.ts `routes`) come in `plugins`; they are
+ * registered under /api/v1 with the same authentication.
  */
 import { isColdtraceError } from "@coldtrace/protocol";
 import swagger from "@fastify/swagger";
@@ -18,7 +18,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import type { Logger } from "pino";
-import type { EngineOutput } from "../ingest/ports.ts";
+import type { DomainEvent } from "../kernel/events.ts";
 import type { AlarmState, ReadingStore, RecordStore } from "../storage/types.ts";
 import { TokenVerifier } from "./auth.ts";
 import * as s from "./schemas.ts";
@@ -31,10 +31,10 @@ export interface ApiDeps {
   acknowledge(
     alarmId: string,
     ack: { by: string; comment: string; correctiveAction: string },
-  ): Promise<EngineOutput[]>;
+  ): Promise<DomainEvent[]>;
   metricsText(): string;
   log?: Logger;
-  /** Plugins of other modules, registered under /api/v1 with authentication. */
+  /** The extensions' routes, registered under /api/v1 with authentication. */
   plugins?: readonly FastifyPluginAsync[];
 }
 

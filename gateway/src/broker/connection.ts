@@ -26,7 +26,7 @@
 import { encodePayload, formatTopic, type GatewayState, topicFilters, topicRules } from "@coldtrace/protocol";
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
-import type { EventKind, EventSink } from "../ingest/ports.ts";
+import type { EventKind, EventSink } from "../kernel/events.ts";
 
 export interface GatewayConnectionOptions {
   url: string;

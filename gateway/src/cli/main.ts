@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * coldtrace-gateway: the only gateway code that may exit.
+ * coldtrace-gateway: the only gateway code that may exit, and the composition root: `run`
+ * starts the gateway host (app/) with the built-in modules of builtins.ts.
  *
  *   coldtrace-gateway run [--config coldtrace-gateway.yaml]   (with the lots module unless lots.enabled: false)
  *   coldtrace-gateway check [--config …]                       validate the configuration
@@ -17,11 +18,12 @@ import { parseArgs } from "node:util";
 import { isColdtraceError } from "@coldtrace/protocol";
 import pino from "pino";
 import { generateToken } from "../api/auth.ts";
+import { startGateway } from "../app/gateway.ts";
 import { mosquittoAcl } from "../broker/acl.ts";
 import { CredentialStore, type Role } from "../broker/credentials.ts";
 import { loadGatewayConfig, parseGatewayConfig } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
-import { startGateway } from "../runtime/gateway.ts";
+import { builtinExtensions } from "./builtins.ts";
 
 const USAGE = `usage:
   coldtrace-gateway run [--config file]
@@ -137,9 +139,15 @@ async function run(argv: string[]): Promise<void> {
     case "run": {
       const cfg = config(values.config);
       const log = pino({ level: cfg.log.level });
-      const gw = await startGateway({ config: cfg, log });
+      const gw = await startGateway({ config: cfg, log, extensions: builtinExtensions(cfg) });
       log.info(
-        { broker: gw.brokerUrl, api: gw.apiUrl, gatewayId: cfg.gatewayId, lots: gw.lots !== undefined },
+        {
+          broker: gw.brokerUrl,
+          api: gw.apiUrl,
+          gatewayId: cfg.gatewayId,
+          extensions: [...gw.extensions.keys()],
+          lots: gw.extensions.has("lots"),
+        },
         "gateway started",
       );
       let stopping = false;

@@ -24,8 +24,9 @@ import {
   type Quality,
   type UnitKind,
 } from "@coldtrace/protocol";
+import type { Clock } from "../kernel/clock.ts";
+import { defaultProfiles, type UnitProfile } from "../kernel/profiles.ts";
 import { MktAccumulator } from "./metrics.ts";
-import { defaultProfiles, type UnitProfile } from "./profiles.ts";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -55,10 +56,6 @@ export type EngineOutput =
   | { type: "alarm"; event: AlarmEvent }
   | { type: "excursion"; event: ExcursionEvent }
   | { type: "gap"; gap: ConnectivityGap };
-
-export interface Clock {
-  now(): number;
-}
 
 export interface ExcursionEngineOptions {
   clock: Clock;

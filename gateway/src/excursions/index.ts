@@ -1,7 +1,9 @@
 /**
- * Excursions: the event-time engine (engine.ts), unit profiles (profiles.ts) and exposure
- * metrics with MKT (metrics.ts). Pure domain logic, no I/O. Rules: docs/qa/excursion-rules.md.
+ * Excursions: the event-time engine (engine.ts), exposure metrics with MKT (metrics.ts), pure
+ * domain logic with no I/O, and the module that runs them inside the gateway (module.ts:
+ * profile resolution, ingest's engine port, /metrics figures). Unit profiles are kernel
+ * vocabulary (kernel/profiles.ts). Rules: docs/qa/excursion-rules.md.
  */
 export * from "./engine.ts";
 export * from "./metrics.ts";
-export * from "./profiles.ts";
+export * from "./module.ts";

@@ -37,25 +37,18 @@ import {
   type Movement,
 } from "@coldtrace/protocol";
 import type { Logger } from "pino";
+import type { DomainEvent as EngineOutput, EventKind, EventSink, GapRecordRow } from "../kernel/events.ts";
+import { WarnThrottle } from "../kernel/warn-throttle.ts";
 import type {
   AgentRecord,
   AlarmRecord,
   ExcursionRecord,
-  GapRecordRow,
   ReadingStore,
   RecordStore,
   StoredReading,
 } from "../storage/types.ts";
 import type { IngestMetrics } from "./metrics.ts";
-import type {
-  EngineOutput,
-  EnginePort,
-  EventKind,
-  EventSink,
-  IngestListeners,
-  UnitRegistration,
-} from "./ports.ts";
-import { WarnThrottle } from "./warn-throttle.ts";
+import type { EnginePort, IngestListeners, UnitRegistration } from "./ports.ts";
 
 export interface IngestOptions {
   batchMaxDelayMs: number;
@@ -75,9 +68,7 @@ export interface IngestDeps {
   now?: () => number;
   /** The configured profile for a unit, or undefined for the engine's defaults. */
   profileFor?: (unit: { unitId: string; kind: string }) => unknown;
-  listeners?: IngestListeners & {
-    onMovement?(movement: Movement): void | Promise<void>;
-  };
+  listeners?: IngestListeners;
 }
 
 type Work = { stored: (() => void)[] } & (

@@ -1,23 +1,13 @@
 /**
- * The seams ingest talks through: where events go (`EventSink`; the lots module replaces the
- * direct MQTT sink with a transactional outbox), and what ingest needs from the excursion
- * engine (`EnginePort`, adapted from gateway/src/excursions by the runtime).
+ * What ingest needs from the excursion engine (`EnginePort`; the excursions module provides
+ * it) and whom it tells about what happened (`IngestListeners`; the gateway host fans these
+ * out to the extensions). Domain events and the event sink are kernel vocabulary
+ * (kernel/events.ts).
  */
-import type { AlarmEvent, ExcursionEvent, UnitKind } from "@coldtrace/protocol";
-import type { GapRecordRow, StoredReading } from "../storage/types.ts";
-
-export type EventKind = "alarm" | "excursion" | "lot" | "eligibility";
-
-/** Publishes one contract event (QoS 1; retained only where the contract says so). */
-export interface EventSink {
-  publish(kind: EventKind, topic: string, payload: unknown): Promise<void>;
-}
-
-/** What the engine says after readings, a gap, an acknowledgement or a tick. */
-export type EngineOutput =
-  | { type: "alarm"; event: AlarmEvent }
-  | { type: "excursion"; event: ExcursionEvent; detail?: Record<string, unknown> }
-  | { type: "gap"; gap: GapRecordRow };
+import type { Movement, UnitKind } from "@coldtrace/protocol";
+import type { DomainEvent, GapRecordRow } from "../kernel/events.ts";
+import type { SqlExecutor } from "../storage/sql/database.ts";
+import type { StoredReading } from "../storage/types.ts";
 
 export interface UnitRegistration {
   unitId: string;
@@ -30,18 +20,20 @@ export interface UnitRegistration {
 
 export interface EnginePort {
   registerUnit(unit: UnitRegistration): void;
-  ingest(readings: readonly StoredReading[]): EngineOutput[];
-  reportEvictedRange(gap: GapRecordRow): EngineOutput[];
+  ingest(readings: readonly StoredReading[]): DomainEvent[];
+  reportEvictedRange(gap: GapRecordRow): DomainEvent[];
   acknowledge(
     alarmId: string,
     ack: { by: string; comment: string; correctiveAction: string },
     at: number,
-  ): EngineOutput[];
-  tick(now: number): EngineOutput[];
+  ): DomainEvent[];
+  tick(now: number): DomainEvent[];
 }
 
-/** Listeners the lots module (and tests) hang on the runtime. */
+/** Listeners the gateway host (and tests) hang on ingest. */
 export interface IngestListeners {
-  onEngineOutputs?(outputs: readonly EngineOutput[]): void | Promise<void>;
+  /** `tx`: the records transaction the outputs' records commit in, once ingest has one (#14). */
+  onEngineOutputs?(outputs: readonly DomainEvent[], tx?: SqlExecutor): void | Promise<void>;
   onGap?(gap: GapRecordRow): void | Promise<void>;
+  onMovement?(movement: Movement): void | Promise<void>;
 }

@@ -6,10 +6,10 @@
 export { type CsvImportReport, type CsvRowError, csvColumns, parseCsv, readMovementsCsv } from "./csv.ts";
 export { lotIntervals, type OccupancyInterval, OPEN_END, traceExposure } from "./ledger.ts";
 export * from "./model.ts";
+export { type LotsExtension, type LotsExtensionOptions, lotsExtension } from "./module.ts";
 export { lotsPlugin } from "./plugin.ts";
 export { decide, defaultPolicy, parsePolicy, type QuarantinePolicy, quarantinePolicy } from "./policy.ts";
 export {
-  type Clock,
   createLotService,
   type ExposureSummary,
   type LotExposure,

@@ -26,8 +26,10 @@ import {
 import type pino from "pino";
 import type { z } from "zod";
 import { summarizeExposure } from "../excursions/metrics.ts";
-import { createEventOutbox, type EventOutbox } from "../outbox/index.ts";
-import { Mutex, type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "../outbox/sql.ts";
+import type { Clock } from "../kernel/clock.ts";
+import { createEventOutbox, type Outbox } from "../outbox/index.ts";
+import { type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "../storage/sql/database.ts";
+import { Mutex } from "../storage/sql/lock.ts";
 import type { ReadingStore, StoredReading } from "../storage/types.ts";
 import { type CsvImportReport, readMovementsCsv } from "./csv.ts";
 import { type LedgerMovement, lotIntervals, OPEN_END, traceExposure } from "./ledger.ts";
@@ -53,10 +55,6 @@ import {
 import { type Decision, decide, defaultPolicy, type QuarantinePolicy } from "./policy.ts";
 import { lotsDdl, lotsV2Published } from "./schema.ts";
 
-export interface Clock {
-  now(): number;
-}
-
 /** The excursion engine's exposure summary (gateway/src/excursions/metrics.ts). */
 export interface ExposureSummary {
   peakC: number | null;
@@ -74,7 +72,13 @@ export type SummarizeExposure = (
 ) => ExposureSummary;
 
 export interface LotServiceDeps {
-  db: RecordDb;
+  /** The records database (through the SQL seam, or as storage opened it). */
+  db: RecordDb | SqlDatabase;
+  /**
+   * The gateway's outbox (its table already created). Default: the service opens one on `db`;
+   * whoever runs it then starts a dispatcher on it.
+   */
+  outbox?: Outbox;
   readings: Pick<ReadingStore, "range">;
   policy?: QuarantinePolicy;
   clock?: Clock;
@@ -135,7 +139,7 @@ export interface TransferVerdict {
 }
 
 export interface LotService {
-  readonly outbox: EventOutbox;
+  readonly outbox: Outbox;
   readonly policy: QuarantinePolicy;
   upsertProduct(p: ProductInput): Promise<Product>;
   getProduct(sku: string): Promise<Product | undefined>;
@@ -286,9 +290,15 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
   const log = deps.log.child({ component: "lots" });
   const clock = deps.clock ?? Date;
   const policy = deps.policy ?? defaultPolicy;
-  const sql: SqlDatabase = sqlDatabase(deps.db);
-  const outbox = createEventOutbox(sql, clock);
-  await outbox.init();
+  const sql: SqlDatabase = "transaction" in deps.db ? deps.db : sqlDatabase(deps.db);
+  let outbox: Outbox;
+  if (deps.outbox) {
+    outbox = deps.outbox;
+  } else {
+    const own = createEventOutbox(sql, clock);
+    await own.init();
+    outbox = own;
+  }
   await sql.migrate("lots", [lotsDdl, lotsV2Published]);
   const summarize: SummarizeExposure = deps.summarizeExposure ?? summarizeExposure;
   const writes = new Mutex();

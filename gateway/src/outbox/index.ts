@@ -16,10 +16,8 @@
 import { encodePayload, type TopicKind, topicRules } from "@coldtrace/protocol";
 import type { MqttClient } from "mqtt";
 import type pino from "pino";
-import { type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "./sql.ts";
-
-export type { RecordDb, SqlDatabase, SqlExecutor } from "./sql.ts";
-export { sqlDatabase } from "./sql.ts";
+import type { Clock } from "../kernel/clock.ts";
+import { type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "../storage/sql/database.ts";
 
 export interface OutboxRow {
   id: number;
@@ -37,7 +35,7 @@ export interface DispatcherOptions {
   batchSize?: number;
   /** Poll interval for rows enqueued by other processes. Default 1000 ms. */
   pollMs?: number;
-  clock?: { now(): number };
+  clock?: Clock;
 }
 
 export interface Dispatcher {
@@ -68,6 +66,12 @@ export interface EventOutbox {
   /** Delete rows sent before `sentBefore` (epoch ms); unsent rows are never deleted. Returns the count. */
   prune(sentBefore: number): Promise<number>;
 }
+
+/**
+ * The outbox as a module sees it (the extension contract's `ctx.outbox`): the gateway owns
+ * the table (`init`) and runs the one dispatcher; a module enqueues and reads.
+ */
+export type Outbox = Omit<EventOutbox, "init" | "startDispatcher">;
 
 const DDL_SQLITE = `
 CREATE TABLE IF NOT EXISTS event_outbox (
@@ -108,7 +112,7 @@ function toRow(r: RawRow): OutboxRow {
   };
 }
 
-export function createEventOutbox(db: RecordDb | SqlDatabase, clock: { now(): number } = Date): EventOutbox {
+export function createEventOutbox(db: RecordDb | SqlDatabase, clock: Clock = Date): EventOutbox {
   const sql: SqlDatabase = "transaction" in db ? db : sqlDatabase(db);
   const wakers = new Set<() => void>();
 

@@ -1,7 +1,9 @@
 /**
  * Gateway storage: the ReadingStore and RecordStore seams, their SQLite, PostgreSQL and
- * InfluxDB 1.x backends, the per-module migration runner, and `createStorage`, which opens
- * the backends a configuration names. See docs/integrator/storage.md.
+ * InfluxDB 1.x backends, the SQL seam every user of the records database goes through (sql/:
+ * executor and transactions, one lock per database, storeError, migrations, WAL checkpointer),
+ * and `createStorage`, which opens the backends a configuration names. See
+ * docs/integrator/storage.md.
  *
  *   records: sqlite(path) | postgres(url)          units, probes, agents, alarms, excursions, gaps
  *   readings: sqlite | postgres                    in the records database
@@ -14,13 +16,14 @@ import type { Logger } from "pino";
 import { createInfluxReadingStore } from "./influx.ts";
 import { createPgPool, createPgReadingStore, createPgRecordStore } from "./postgres.ts";
 import { createPgSeqLedger, createSqliteSeqLedger } from "./seq-ledger.ts";
+import { type RecordDb, type SqlDatabase, sqlDatabase } from "./sql/database.ts";
 import { createSqliteReadingStore, createSqliteRecordStore, openSqlite } from "./sqlite.ts";
 import type { ReadingStore, RecordStore } from "./types.ts";
 
 export * from "./influx.ts";
-export * from "./migrate.ts";
 export * from "./postgres.ts";
 export * from "./seq-ledger.ts";
+export * from "./sql/index.ts";
 export * from "./sqlite.ts";
 export type * from "./types.ts";
 
@@ -35,9 +38,11 @@ export interface StorageConfig {
 export interface Storage {
   readings: ReadingStore;
   records: RecordStore;
-  /** The records database when it is SQLite; other modules (lots) migrate and use it too. */
+  /** The records database through the SQL seam: the outbox and the modules migrate and use it. */
+  sql: SqlDatabase;
+  /** The records database when it is SQLite (the WAL checkpointer needs the handle). */
   sqlite?: DatabaseSync;
-  /** The records pool when it is PostgreSQL; other modules (lots) migrate and use it too. */
+  /** The records pool when it is PostgreSQL. */
   pg?: pg.Pool;
   /** Closes the stores, then the database handle or pool. */
   close(): Promise<void>;
@@ -59,23 +64,26 @@ export async function createStorage(config: StorageConfig, options: StorageOptio
   }
   let sqlite: DatabaseSync | undefined;
   let pool: pg.Pool | undefined;
+  let db: RecordDb;
   try {
     let records: RecordStore;
     let readings: ReadingStore;
     if (config.records.kind === "sqlite") {
-      const db = openSqlite(config.records.path);
-      sqlite = db;
-      records = await createSqliteRecordStore(db);
+      const file = openSqlite(config.records.path);
+      sqlite = file;
+      db = { kind: "sqlite", db: file };
+      records = await createSqliteRecordStore(file);
       readings =
         config.readings.kind === "influx"
-          ? await createInfluxReadingStore(config.readings, { dedupe: createSqliteSeqLedger(db) })
-          : await createSqliteReadingStore(db);
+          ? await createInfluxReadingStore(config.readings, { dedupe: createSqliteSeqLedger(file) })
+          : await createSqliteReadingStore(file);
     } else {
       const p = createPgPool(
         config.records.url,
         options.log ? { log: options.log.child({ component: "storage" }) } : {},
       );
       pool = p;
+      db = { kind: "postgres", pool: p };
       records = await createPgRecordStore(p);
       readings =
         config.readings.kind === "influx"
@@ -85,6 +93,7 @@ export async function createStorage(config: StorageConfig, options: StorageOptio
     return {
       readings,
       records,
+      sql: sqlDatabase(db),
       ...(sqlite ? { sqlite } : {}),
       ...(pool ? { pg: pool } : {}),
       async close() {

@@ -28,8 +28,9 @@
  */
 import { ColdtraceError } from "@coldtrace/protocol";
 import { FieldType, InfluxDB, type IPoint, escape as influxEscape } from "influx";
-import { bool, checkBucketMs, compareReadings, num, qualityOf, readingKey, storeError, str } from "./rows.ts";
+import { bool, checkBucketMs, compareReadings, num, qualityOf, readingKey, str } from "./rows.ts";
 import type { SeqLedger } from "./seq-ledger.ts";
+import { storeError } from "./sql/errors.ts";
 import type { AppendResult, ReadingBucket, ReadingStore, StoredReading } from "./types.ts";
 
 export const INFLUX_MEASUREMENT = "reading";

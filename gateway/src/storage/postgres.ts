@@ -13,9 +13,11 @@
  */
 import pg from "pg";
 import type { Logger } from "pino";
-import { migratePostgres } from "./migrate.ts";
 import { createSqlRecordStore, recordMigrations } from "./records-sql.ts";
-import { checkBucketMs, latestPerProbe, readingFromRow, readingKey, storeError } from "./rows.ts";
+import { checkBucketMs, latestPerProbe, readingFromRow, readingKey } from "./rows.ts";
+import { sqlDatabase } from "./sql/database.ts";
+import { storeError } from "./sql/errors.ts";
+import { migratePostgres } from "./sql/migrate.ts";
 import { bucketFromRow } from "./sqlite.ts";
 import type { AppendResult, ReadingBucket, ReadingStore, RecordStore, StoredReading } from "./types.ts";
 
@@ -213,12 +215,5 @@ export async function createPgReadingStore(pool: pg.Pool): Promise<ReadingStore>
 
 export async function createPgRecordStore(pool: pg.Pool): Promise<RecordStore> {
   await migratePostgres(pool, "storage.records", recordMigrations("postgres"));
-  return createSqlRecordStore({
-    backend: "postgres",
-    all: (sql, params) => query(pool, "query records", sql, params),
-    async run(sql, params) {
-      await query(pool, "write record", sql, params);
-    },
-    async close() {},
-  });
+  return createSqlRecordStore(sqlDatabase({ kind: "postgres", pool }));
 }

@@ -1,13 +1,15 @@
 /**
- * The RecordStore over SQL, shared by SQLite and PostgreSQL. Each record is one row: its whole
- * payload as a JSON column, plus the few indexed columns queries filter on. SQL is written with
- * `$n` placeholders; the SQLite executor rewrites them to `?n`.
+ * The RecordStore over the SQL seam (sql/database.ts), shared by SQLite and PostgreSQL. Each
+ * record is one row: its whole payload as a JSON column, plus the few indexed columns queries
+ * filter on. Statements use `?` placeholders, like every user of the seam.
  *
  *   upsertAlarm(a) -> INSERT … ON CONFLICT (alarm_id) DO UPDATE   (replace the whole record)
  *   listAlarms(q)  -> WHERE on indexed columns, payload from `data`
  */
 import { ColdtraceError } from "@coldtrace/protocol";
-import { type Backend, jsonObject } from "./rows.ts";
+import { jsonObject } from "./rows.ts";
+import type { SqlExecutor, SqlRow, SqlValue } from "./sql/database.ts";
+import type { Backend } from "./sql/errors.ts";
 import type {
   AgentRecord,
   AlarmQuery,
@@ -20,13 +22,6 @@ import type {
   RecordStore,
   UnitRecord,
 } from "./types.ts";
-
-export interface SqlExec {
-  backend: Backend;
-  all(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>;
-  run(sql: string, params: readonly unknown[]): Promise<void>;
-  close(): Promise<void>;
-}
 
 /** Migrations of module "storage.records". Types differ a little per dialect. */
 export function recordMigrations(dialect: "sqlite" | "postgres"): string[] {
@@ -56,16 +51,16 @@ export function recordMigrations(dialect: "sqlite" | "postgres"): string[] {
 
 interface Where {
   clauses: string[];
-  params: unknown[];
+  params: SqlValue[];
 }
 
-function where(): Where & { add(sql: string, v: unknown): void; text(): string } {
+function where(): Where & { add(sql: string, v: SqlValue): void; text(): string } {
   const w = {
     clauses: [] as string[],
-    params: [] as unknown[],
-    add(sql: string, v: unknown) {
+    params: [] as SqlValue[],
+    add(sql: string, v: SqlValue) {
       w.params.push(v);
-      w.clauses.push(sql.replace("?", `$${w.params.length}`));
+      w.clauses.push(sql);
     },
     text() {
       return w.clauses.length ? `WHERE ${w.clauses.join(" AND ")}` : "";
@@ -106,12 +101,13 @@ function checkId(
   }
 }
 
-export function createSqlRecordStore(sql: SqlExec): RecordStore {
-  const b = sql.backend;
+/** The record store on `sql` (the records database's seam). `close()` leaves the database open. */
+export function createSqlRecordStore(sql: SqlExecutor): RecordStore {
+  const b = sql.kind;
   // ORDER BY must sort like JS string comparison in every dialect: PostgreSQL's default
   // collation is locale-aware, "C" is byte order (same as SQLite's BINARY for ASCII ids).
   const c = b === "postgres" ? ' COLLATE "C"' : "";
-  const parse = <T>(table: string, key: string, rows: Record<string, unknown>[], idCol: string): T[] =>
+  const parse = <T>(table: string, key: string, rows: SqlRow[], idCol: string): T[] =>
     rows.map((row) => {
       const data = jsonObject(b, table, "data", row.data);
       checkId(b, table, data, key, row[idCol]);
@@ -122,7 +118,7 @@ export function createSqlRecordStore(sql: SqlExec): RecordStore {
   return {
     async upsertUnit(u: UnitRecord) {
       await sql.run(
-        `INSERT INTO units (unit_id, site_id, data) VALUES ($1, $2, $3)
+        `INSERT INTO units (unit_id, site_id, data) VALUES (?, ?, ?)
          ON CONFLICT (unit_id) DO UPDATE SET site_id = excluded.site_id, data = excluded.data`,
         [u.unitId, u.siteId, js(u)],
       );
@@ -137,12 +133,12 @@ export function createSqlRecordStore(sql: SqlExec): RecordStore {
       return parse<UnitRecord>("units", "unitId", rows, "unit_id");
     },
     async getUnit(unitId: string) {
-      const rows = await sql.all("SELECT unit_id, data FROM units WHERE unit_id = $1", [unitId]);
+      const rows = await sql.all("SELECT unit_id, data FROM units WHERE unit_id = ?", [unitId]);
       return parse<UnitRecord>("units", "unitId", rows, "unit_id")[0];
     },
     async upsertProbe(p: ProbeRecord) {
       await sql.run(
-        `INSERT INTO probes (unit_id, probe_id, site_id, data) VALUES ($1, $2, $3, $4)
+        `INSERT INTO probes (unit_id, probe_id, site_id, data) VALUES (?, ?, ?, ?)
          ON CONFLICT (unit_id, probe_id) DO UPDATE SET site_id = excluded.site_id, data = excluded.data`,
         [p.unitId, p.probeId, p.siteId, js(p)],
       );
@@ -158,7 +154,7 @@ export function createSqlRecordStore(sql: SqlExec): RecordStore {
     },
     async upsertAgent(a: AgentRecord) {
       await sql.run(
-        `INSERT INTO agents (agent_id, site_id, data) VALUES ($1, $2, $3)
+        `INSERT INTO agents (agent_id, site_id, data) VALUES (?, ?, ?)
          ON CONFLICT (agent_id) DO UPDATE SET site_id = excluded.site_id, data = excluded.data`,
         [a.agentId, a.siteId, js(a)],
       );
@@ -175,14 +171,14 @@ export function createSqlRecordStore(sql: SqlExec): RecordStore {
     async upsertAlarm(a: AlarmRecord) {
       await sql.run(
         `INSERT INTO alarms (alarm_id, site_id, unit_id, state, raised_at, cleared_at, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (alarm_id) DO UPDATE SET site_id = excluded.site_id, unit_id = excluded.unit_id,
            state = excluded.state, raised_at = excluded.raised_at, cleared_at = excluded.cleared_at, data = excluded.data`,
         [a.alarmId, a.siteId, a.unitId, a.state, a.raisedAt, a.clearedAt ?? null, js(a)],
       );
     },
     async getAlarm(id: string) {
-      const rows = await sql.all("SELECT alarm_id, data FROM alarms WHERE alarm_id = $1", [id]);
+      const rows = await sql.all("SELECT alarm_id, data FROM alarms WHERE alarm_id = ?", [id]);
       return parse<AlarmRecord>("alarms", "alarmId", rows, "alarm_id")[0];
     },
     async listAlarms(q: AlarmQuery) {
@@ -200,14 +196,14 @@ export function createSqlRecordStore(sql: SqlExec): RecordStore {
     async upsertExcursion(e: ExcursionRecord) {
       await sql.run(
         `INSERT INTO excursions (excursion_id, site_id, unit_id, started_at, ended_at, data)
-         VALUES ($1, $2, $3, $4, $5, $6)
+         VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (excursion_id) DO UPDATE SET site_id = excluded.site_id, unit_id = excluded.unit_id,
            started_at = excluded.started_at, ended_at = excluded.ended_at, data = excluded.data`,
         [e.excursionId, e.siteId, e.unitId, e.startedAt, e.endedAt, js(e)],
       );
     },
     async getExcursion(id: string) {
-      const rows = await sql.all("SELECT excursion_id, data FROM excursions WHERE excursion_id = $1", [id]);
+      const rows = await sql.all("SELECT excursion_id, data FROM excursions WHERE excursion_id = ?", [id]);
       return parse<ExcursionRecord>("excursions", "excursionId", rows, "excursion_id")[0];
     },
     async listExcursions(q: ExcursionQuery) {
@@ -226,7 +222,7 @@ export function createSqlRecordStore(sql: SqlExec): RecordStore {
     async upsertGap(g: GapRecordRow) {
       await sql.run(
         `INSERT INTO gaps (agent_id, gap_id, site_id, from_observed_at, to_observed_at, data)
-         VALUES ($1, $2, $3, $4, $5, $6)
+         VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (agent_id, gap_id) DO UPDATE SET site_id = excluded.site_id,
            from_observed_at = excluded.from_observed_at, to_observed_at = excluded.to_observed_at, data = excluded.data`,
         [g.agentId, g.gapId, g.siteId, g.fromObservedAt, g.toObservedAt, js(g)],
@@ -247,6 +243,6 @@ export function createSqlRecordStore(sql: SqlExec): RecordStore {
         ? gaps
         : gaps.filter((g) => Array.isArray(g.unitIds) && g.unitIds.includes(q.unitId as string));
     },
-    close: () => sql.close(),
+    async close() {},
   };
 }

@@ -1,31 +1,11 @@
 /**
- * Shared helpers of the SQL backends: turning driver failures and bad rows into
- * `CT_STORE_IO` errors with context, and mapping reading rows to `StoredReading`.
+ * Shared helpers of the SQL backends: turning bad rows into `CT_STORE_IO` errors with context
+ * (driver failures: sql/errors.ts), and mapping reading rows to `StoredReading`.
  * A store never crashes the process on bad data: it throws a ColdtraceError the caller handles.
  */
 import { ColdtraceError, quality as qualitySchema } from "@coldtrace/protocol";
+import type { Backend } from "./sql/errors.ts";
 import type { Quality, StoredReading } from "./types.ts";
-
-export type Backend = "sqlite" | "postgres" | "influx";
-
-/** Wrap any failure as CT_STORE_IO; a ColdtraceError passes through unchanged. */
-export function storeError(
-  backend: Backend,
-  op: string,
-  err: unknown,
-  context: Record<string, unknown> = {},
-): ColdtraceError {
-  if (err instanceof ColdtraceError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  return new ColdtraceError(
-    "CT_STORE_IO",
-    `${backend}: ${op} failed: ${detail}`,
-    { backend, op, ...context },
-    {
-      cause: err,
-    },
-  );
-}
 
 /** Bad data read back from a backend. */
 export function badRow(backend: Backend, where: string, field: string, got: unknown): ColdtraceError {

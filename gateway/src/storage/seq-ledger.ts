@@ -22,8 +22,10 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type pg from "pg";
-import { migratePostgres, migrateSqlite } from "./migrate.ts";
-import { num, storeError } from "./rows.ts";
+import { num } from "./rows.ts";
+import { storeError } from "./sql/errors.ts";
+import { databaseLock } from "./sql/lock.ts";
+import { migratePostgres, migrateSqlite } from "./sql/migrate.ts";
 
 /** Inclusive [lo, hi]. */
 export type SeqInterval = readonly [lo: number, hi: number];
@@ -248,6 +250,7 @@ function intervalsFromRows(backend: "sqlite" | "postgres", rows: Record<string, 
 
 export function sqliteLedgerBackend(db: DatabaseSync): SeqLedgerBackend {
   migrateSqlite(db, "storage.seq_ledger", [SEQ_LEDGER_MIGRATION]);
+  const lock = databaseLock(db);
   const select = db.prepare("SELECT lo, hi FROM seq_ledger WHERE agent_id = ? ORDER BY lo");
   const del = db.prepare("DELETE FROM seq_ledger WHERE agent_id = ? AND lo = ? AND hi = ?");
   // Loading merges overlapping rows, so a conflicting row (another writer) is widened, not lost.
@@ -262,23 +265,25 @@ export function sqliteLedgerBackend(db: DatabaseSync): SeqLedgerBackend {
         throw storeError("sqlite", "load seq ledger", err, { agentId });
       }
     },
-    async save(changes) {
-      try {
-        db.exec("BEGIN IMMEDIATE");
+    // The database's one lock (sql/lock.ts): never inside another writer's open transaction.
+    save: (changes) =>
+      lock.lock(async () => {
         try {
-          for (const [agentId, { removed, added }] of changes) {
-            for (const [lo, hi] of removed) del.run(agentId, lo, hi);
-            for (const [lo, hi] of added) ins.run(agentId, lo, hi);
+          db.exec("BEGIN IMMEDIATE");
+          try {
+            for (const [agentId, { removed, added }] of changes) {
+              for (const [lo, hi] of removed) del.run(agentId, lo, hi);
+              for (const [lo, hi] of added) ins.run(agentId, lo, hi);
+            }
+            db.exec("COMMIT");
+          } catch (err) {
+            if (db.isTransaction) db.exec("ROLLBACK");
+            throw err;
           }
-          db.exec("COMMIT");
         } catch (err) {
-          if (db.isTransaction) db.exec("ROLLBACK");
-          throw err;
+          throw storeError("sqlite", "save seq ledger", err, { agents: changes.size });
         }
-      } catch (err) {
-        throw storeError("sqlite", "save seq ledger", err, { agents: changes.size });
-      }
-    },
+      }),
   };
 }
 

@@ -7,13 +7,17 @@
  *   append(batch) -> BEGIN; INSERT … ON CONFLICT DO NOTHING per reading (prepared);
  *                    upsert reading_latest per probe; COMMIT
  *
- * Store `close()` does not close the database handle: the handle belongs to whoever opened it
- * (`createStorage` closes it), because the lots module shares it.
+ * Every writer of the file takes the database's one lock (sql/lock.ts). Store `close()` does not
+ * close the database handle: the handle belongs to whoever opened it (`createStorage` closes
+ * it), because the record store, the outbox and the modules share it.
  */
 import { DatabaseSync } from "node:sqlite";
-import { migrateSqlite } from "./migrate.ts";
 import { createSqlRecordStore, recordMigrations } from "./records-sql.ts";
-import { checkBucketMs, latestPerProbe, num, readingFromRow, storeError, str } from "./rows.ts";
+import { checkBucketMs, latestPerProbe, num, readingFromRow, str } from "./rows.ts";
+import { sqlDatabase } from "./sql/database.ts";
+import { storeError } from "./sql/errors.ts";
+import { databaseLock } from "./sql/lock.ts";
+import { migrateSqlite } from "./sql/migrate.ts";
 import type { AppendResult, ReadingBucket, ReadingStore, RecordStore, StoredReading } from "./types.ts";
 
 export const SQLITE_BUSY_TIMEOUT_MS = 5000;
@@ -65,6 +69,7 @@ function params(r: StoredReading): (string | number | null)[] {
 
 export async function createSqliteReadingStore(db: DatabaseSync): Promise<ReadingStore> {
   migrateSqlite(db, "storage.readings", sqliteReadingMigrations);
+  const lock = databaseLock(db);
   let insert: ReturnType<DatabaseSync["prepare"]>;
   let upsertLatest: ReturnType<DatabaseSync["prepare"]>;
   try {
@@ -87,21 +92,24 @@ export async function createSqliteReadingStore(db: DatabaseSync): Promise<Readin
     async append(readings): Promise<AppendResult> {
       const inserted: StoredReading[] = [];
       if (readings.length === 0) return { inserted, duplicates: 0 };
-      try {
-        db.exec("BEGIN IMMEDIATE");
+      // The database's one lock (sql/lock.ts): never inside another writer's open transaction.
+      await lock.lock(async () => {
         try {
-          for (const r of readings) {
-            if (insert.run(...params(r)).changes > 0) inserted.push(r);
+          db.exec("BEGIN IMMEDIATE");
+          try {
+            for (const r of readings) {
+              if (insert.run(...params(r)).changes > 0) inserted.push(r);
+            }
+            for (const r of latestPerProbe(inserted)) upsertLatest.run(...params(r));
+            db.exec("COMMIT");
+          } catch (err) {
+            if (db.isTransaction) db.exec("ROLLBACK");
+            throw err;
           }
-          for (const r of latestPerProbe(inserted)) upsertLatest.run(...params(r));
-          db.exec("COMMIT");
         } catch (err) {
-          if (db.isTransaction) db.exec("ROLLBACK");
-          throw err;
+          throw storeError("sqlite", "append readings", err, { count: readings.length });
         }
-      } catch (err) {
-        throw storeError("sqlite", "append readings", err, { count: readings.length });
-      }
+      });
       return { inserted, duplicates: readings.length - inserted.length };
     },
 
@@ -196,38 +204,5 @@ export function bucketFromRow(backend: "sqlite" | "postgres", row: Record<string
 
 export async function createSqliteRecordStore(db: DatabaseSync): Promise<RecordStore> {
   migrateSqlite(db, "storage.records", recordMigrations("sqlite"));
-  const toSqlite = (sql: string) => sql.replace(/\$(\d+)/g, "?$1");
-  const cache = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
-  const stmt = (sql: string) => {
-    let s = cache.get(sql);
-    if (!s) {
-      s = db.prepare(toSqlite(sql));
-      cache.set(sql, s);
-    }
-    return s;
-  };
-  const bind = (params: readonly unknown[]) =>
-    params.map((p) => (p === undefined ? null : typeof p === "boolean" ? (p ? 1 : 0) : p)) as (
-      | string
-      | number
-      | null
-    )[];
-  return createSqlRecordStore({
-    backend: "sqlite",
-    async all(sql, params) {
-      try {
-        return stmt(sql).all(...bind(params)) as Record<string, unknown>[];
-      } catch (err) {
-        throw storeError("sqlite", "query records", err);
-      }
-    },
-    async run(sql, params) {
-      try {
-        stmt(sql).run(...bind(params));
-      } catch (err) {
-        throw storeError("sqlite", "write record", err);
-      }
-    },
-    async close() {},
-  });
+  return createSqlRecordStore(sqlDatabase({ kind: "sqlite", db }));
 }

@@ -8,6 +8,7 @@
  * Ranges are half-open everywhere: `from <= t < to`.
  */
 import type { AlarmEvent, Birth, ExcursionEvent, Quality, UnitKind } from "@coldtrace/protocol";
+import type { GapRecordRow } from "../kernel/events.ts";
 
 export type { Quality };
 
@@ -131,22 +132,8 @@ export type ExcursionRecord = Omit<ExcursionEvent, "v" | "type" | "eventId" | "a
   detail: Record<string, unknown>;
 };
 
-/** A hole in a unit's record: an agent's outbox eviction (contract gapRecord) or a gap the gateway found. */
-export interface GapRecordRow {
-  gapId: string;
-  agentId: string;
-  siteId: string;
-  reason: string;
-  unitIds: string[];
-  probeIds: string[];
-  fromObservedAt: number;
-  toObservedAt: number;
-  fromSeq: number | null;
-  toSeq: number | null;
-  droppedCount: number | null;
-  /** When the gap was reported or detected. */
-  at: number;
-}
+/** A hole in a unit's record (declared with the domain events it travels with). */
+export type { GapRecordRow };
 
 /** Time filters on records select rows whose span [start, end] overlaps [from, to). */
 export interface AlarmQuery {

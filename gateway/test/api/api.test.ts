@@ -10,8 +10,8 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateToken } from "../../src/api/auth.ts";
 import { buildApi } from "../../src/api/server.ts";
-import type { EngineOutput } from "../../src/ingest/ports.ts";
-import { type OpenStorage, openStorage } from "../../src/runtime/storage.ts";
+import { type OpenStorage, openStorage } from "../../src/app/storage.ts";
+import type { DomainEvent } from "../../src/kernel/events.ts";
 
 const T0 = 1_764_057_600_000;
 
@@ -68,7 +68,7 @@ describe("REST API", () => {
       readings: storage.readings,
       tokens: [{ name: "qa", hash }],
       metricsText: () => "coldtrace_ingest_readings_stored_total 0\n",
-      async acknowledge(alarmId, ack): Promise<EngineOutput[]> {
+      async acknowledge(alarmId, ack): Promise<DomainEvent[]> {
         acks.push({ alarmId, by: ack.by });
         const a = await storage.records.getAlarm(alarmId);
         if (a)

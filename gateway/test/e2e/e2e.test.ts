@@ -14,9 +14,10 @@ import { mqttUrl, requireService } from "@coldtrace/testkit";
 import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { type GatewayRuntime, startGateway } from "../../src/app/gateway.ts";
 import { CredentialStore } from "../../src/broker/credentials.ts";
+import { builtinExtensions } from "../../src/cli/builtins.ts";
 import { parseGatewayConfig } from "../../src/config/load.ts";
-import { type GatewayRuntime, startGateway } from "../../src/runtime/gateway.ts";
 import { until } from "../ingest/harness.ts";
 
 const MIN = 60_000;
@@ -67,7 +68,12 @@ async function scenario(mode: "embedded" | "external"): Promise<Run> {
     "e2e",
     dir,
   );
-  const gw = await startGateway({ config, log: pino({ level: "warn" }), credentials });
+  const gw = await startGateway({
+    config,
+    log: pino({ level: "warn" }),
+    credentials,
+    extensions: builtinExtensions(config),
+  });
 
   const events: Message[] = [];
   const subOptions: IClientOptions = {

@@ -27,14 +27,19 @@ import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateToken } from "../../src/api/auth.ts";
+import { type GatewayRuntime, startGateway } from "../../src/app/gateway.ts";
 import { CredentialStore } from "../../src/broker/credentials.ts";
+import { builtinExtensions } from "../../src/cli/builtins.ts";
 import { parseGatewayConfig } from "../../src/config/load.ts";
-import { type GatewayRuntime, startGateway } from "../../src/runtime/gateway.ts";
+import type { LotsExtension } from "../../src/lots/module.ts";
 import { until } from "../ingest/harness.ts";
 
 const MIN = 60_000;
 const LOT = "L2026/0412";
 const SKU = "REAG-CRP-100";
+
+/** The lots service of a running gateway, when it runs the lots module. */
+const lotsOf = (gw: GatewayRuntime) => (gw.extensions.get("lots") as LotsExtension | undefined)?.service;
 
 interface Run {
   gw: GatewayRuntime;
@@ -86,7 +91,12 @@ async function scenario(mode: Mode, opts: { excursion?: boolean } = {}): Promise
     "lots-e2e",
     dir,
   );
-  const gw = await startGateway({ config, log: pino({ level: "warn" }), credentials });
+  const gw = await startGateway({
+    config,
+    log: pino({ level: "warn" }),
+    credentials,
+    extensions: builtinExtensions(config),
+  });
   const clients: MqttClient[] = [];
   const account = async (role: "erp" | "planner", clientId: string) => {
     const opts: IClientOptions = {
@@ -233,8 +243,8 @@ async function receiveAndExcursion(run: Run) {
   const sent = fleet.readingsSent;
   await until(() => gw.metrics.readingsStored >= sent, "all readings stored");
   await gw.ingest.idle();
-  await until(async () => (await gw.lots?.outbox.pending()) === 0, "outbox drained");
-  const rows = (await gw.lots?.outbox.rows()) ?? [];
+  await until(async () => (await lotsOf(gw)?.outbox.pending()) === 0, "outbox drained");
+  const rows = (await lotsOf(gw)?.outbox.rows()) ?? [];
   const eligibilityRows = rows.filter((row) => row.kind === "eligibility").length;
   await until(() => eligibility.length >= eligibilityRows, "every eligibility received");
   // The exposure is complete once the excursion closed: 15 min above 8 °C, budget 10 min.
@@ -248,7 +258,7 @@ async function receiveAndExcursion(run: Run) {
     transferableQuantity: 0,
     lotSeq: quarantined.lotSeq,
   });
-  const exposures = await gw.lots?.exposures(LOT);
+  const exposures = await lotsOf(gw)?.exposures(LOT);
   expect(exposures?.at(-1)).toMatchObject({ cause: "excursion", minutesAbove: 15, peakC: 14 });
 
   // A planner connecting now gets the state retained by the broker.
@@ -272,7 +282,7 @@ async function receiveAndExcursion(run: Run) {
   expect(rest.body).toEqual([{ ...same, updatedAt: expect.any(Number) }]);
 
   // Every lot event went out once (outbox rows all acknowledged).
-  expect(await gw.lots?.outbox.pending()).toBe(0);
+  expect(await lotsOf(gw)?.outbox.pending()).toBe(0);
   expect(new Set(lotEvents.map((e) => e.eventId)).size).toBe(lotEvents.length);
 }
 
@@ -349,29 +359,31 @@ describe("lots end to end", () => {
     await until(() => eligibility.at(-1)?.eligible === false, "ineligible");
     expect(eligibility.at(-1)).toMatchObject({ status: "quarantined", transferableQuantity: 0 });
     // One cause, one hold: the agent's record and the engine's recording gap are not both counted.
-    const holds = await gw.lots?.holds({ lotId: LOT });
+    const holds = await lotsOf(gw)?.holds({ lotId: LOT });
     expect(holds?.map((h) => [h.status, h.unitId])).toEqual([["quarantined", unitId]]);
   });
 
   it("lots disabled: no lots routes, movements ignored", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "ct-lots-off-"));
     const { token, hash } = generateToken();
+    const config = parseGatewayConfig(
+      {
+        broker: { host: "127.0.0.1", port: 0 },
+        api: { host: "127.0.0.1", port: 0, tokens: [{ name: "t", hash }] },
+        storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
+        lots: { enabled: false },
+      },
+      "lots-off",
+      dir,
+    );
     const gw = await startGateway({
-      config: parseGatewayConfig(
-        {
-          broker: { host: "127.0.0.1", port: 0 },
-          api: { host: "127.0.0.1", port: 0, tokens: [{ name: "t", hash }] },
-          storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
-          lots: { enabled: false },
-        },
-        "lots-off",
-        dir,
-      ),
+      config,
       log: pino({ level: "warn" }),
       credentials: new CredentialStore(),
+      extensions: builtinExtensions(config),
     });
     try {
-      expect(gw.lots).toBeUndefined();
+      expect(lotsOf(gw)).toBeUndefined();
       const res = await fetch(`${gw.apiUrl}/api/v1/lots/eligibility?siteId=s1`, {
         headers: { authorization: `Bearer ${token}` },
       });

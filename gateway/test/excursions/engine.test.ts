@@ -1,7 +1,7 @@
 import { encodePayload, validatePayload } from "@coldtrace/protocol";
 import { describe, expect, it } from "vitest";
 import type { EngineOutput, EngineReading } from "../../src/excursions/engine.ts";
-import { defaultProfiles, profileFor } from "../../src/excursions/profiles.ts";
+import { defaultProfiles, profileFor } from "../../src/kernel/profiles.ts";
 import {
   alarmsOf,
   at,

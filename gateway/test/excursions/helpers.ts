@@ -2,7 +2,7 @@
 import { encodePayload, type Quality } from "@coldtrace/protocol";
 import { expect } from "vitest";
 import { type EngineOutput, type EngineReading, ExcursionEngine } from "../../src/excursions/engine.ts";
-import type { UnitProfile } from "../../src/excursions/profiles.ts";
+import type { UnitProfile } from "../../src/kernel/profiles.ts";
 
 export const MIN = 60_000;
 export const HOUR = 60 * MIN;

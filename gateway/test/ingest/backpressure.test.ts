@@ -9,10 +9,10 @@ import path from "node:path";
 import { encodePayload, formatTopic } from "@coldtrace/protocol";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type OpenStorage, openStorage } from "../../src/app/storage.ts";
 import { Ingest } from "../../src/ingest/ingest.ts";
 import { IngestMetrics } from "../../src/ingest/metrics.ts";
-import type { EventSink } from "../../src/ingest/ports.ts";
-import { type OpenStorage, openStorage } from "../../src/runtime/storage.ts";
+import type { EventSink } from "../../src/kernel/events.ts";
 import type { GapRecordRow, ReadingStore } from "../../src/storage/types.ts";
 import { thresholdEngine } from "./harness.ts";
 

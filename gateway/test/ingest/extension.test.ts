@@ -1,18 +1,19 @@
 /**
- * The hook the lots module uses: an extension gets the open storage, sees engine outputs,
- * wraps the event sink and adds authenticated API routes.
+ * The extension contract (src/extension/extension.ts) as the lots module uses it: an extension
+ * gets the records database, sees engine outputs, sees the events on the gateway's MQTT
+ * session and adds authenticated API routes.
  */
 import { encodePayload, formatTopic } from "@coldtrace/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateToken } from "../../src/api/auth.ts";
-import type { EngineOutput } from "../../src/ingest/ports.ts";
+import type { DomainEvent } from "../../src/kernel/events.ts";
 import { type Harness, startHarness, thresholdEngine, until } from "./harness.ts";
 
 const T0 = 1_764_057_600_000;
 
 describe("gateway extensions", () => {
   let h: Harness;
-  const seen: EngineOutput[] = [];
+  const seen: DomainEvent[] = [];
   const wrapped: string[] = [];
   let sawStorage = false;
   const { token, hash } = generateToken();
@@ -23,21 +24,21 @@ describe("gateway extensions", () => {
       engine: thresholdEngine(),
       config: { api: { host: "127.0.0.1", port: 0, tokens: [{ name: "t", hash }] } },
       extensions: [
-        ({ storage }) => {
-          sawStorage = storage.sqlite !== undefined;
+        ({ sql }) => {
+          sawStorage = sql.kind === "sqlite";
           return {
-            listeners: { onEngineOutputs: (o) => void seen.push(...o) },
-            wrapSink: (inner) => ({
-              async publish(kind, topic, payload) {
-                wrapped.push(topic);
-                await inner.publish(kind, topic, payload);
-              },
-            }),
-            apiPlugins: [
-              async (app) => {
-                app.get("/lots/ping", async () => ({ pong: true }));
-              },
-            ],
+            name: "probe",
+            onEngineOutputs: async (o) => void seen.push(...o),
+            async onConnected({ client }) {
+              // mqtt.js documents 'packetsend' for every packet the client writes.
+              client.on("packetsend", (p) => {
+                if (p.cmd === "publish" && p.topic.includes("/events/")) wrapped.push(p.topic);
+              });
+              return undefined;
+            },
+            routes: async (app) => {
+              app.get("/lots/ping", async () => ({ pong: true }));
+            },
           };
         },
       ],

@@ -10,12 +10,16 @@ import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { connectAsync, type MqttClient } from "mqtt";
 import pino from "pino";
+import { type GatewayRuntime, type StartGatewayOptions, startGateway } from "../../src/app/gateway.ts";
+import { openStorage } from "../../src/app/storage.ts";
 import { CredentialStore } from "../../src/broker/credentials.ts";
+import { builtinExtensions } from "../../src/cli/builtins.ts";
 import { parseGatewayConfig } from "../../src/config/load.ts";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
-import type { EngineOutput, EnginePort, UnitRegistration } from "../../src/ingest/ports.ts";
-import { type GatewayRuntime, type StartGatewayOptions, startGateway } from "../../src/runtime/gateway.ts";
-import { openStorage } from "../../src/runtime/storage.ts";
+import type { ExtensionFactory } from "../../src/extension/extension.ts";
+import type { EnginePort, UnitRegistration } from "../../src/ingest/ports.ts";
+import type { DomainEvent } from "../../src/kernel/events.ts";
+import { lotsExtension } from "../../src/lots/module.ts";
 import type { StoredReading } from "../../src/storage/types.ts";
 
 export interface LogLine {
@@ -70,7 +74,7 @@ export function thresholdEngine(): EnginePort & {
 } {
   const units = new Map<string, UnitRegistration>();
   const seen: StoredReading[] = [];
-  const alarms = new Map<string, EngineOutput & { type: "alarm" }>();
+  const alarms = new Map<string, DomainEvent & { type: "alarm" }>();
   return {
     units,
     seen,
@@ -78,12 +82,12 @@ export function thresholdEngine(): EnginePort & {
       units.set(u.unitId, u);
     },
     ingest(readings) {
-      const out: EngineOutput[] = [];
+      const out: DomainEvent[] = [];
       for (const r of readings) {
         seen.push(r);
         const id = `alarm-${r.unitId}`;
         if (r.quality === "ok" && r.tempC !== null && r.tempC > 8 && !alarms.has(id)) {
-          const o: EngineOutput & { type: "alarm" } = {
+          const o: DomainEvent & { type: "alarm" } = {
             type: "alarm",
             event: {
               v: 1,
@@ -166,13 +170,17 @@ export async function startHarness(
     dir,
   );
   const storage = await openStorage(config.storage);
+  // The built-in modules, or a test engine at the seam in place of the excursions module.
+  const engine = opts.engine;
+  const modules: ExtensionFactory[] = engine
+    ? [() => ({ name: "test-engine", engine }), ...(config.lots.enabled ? [lotsExtension()] : [])]
+    : builtinExtensions(config);
   const gw = await startGateway({
     config,
     log,
     storage,
     credentials,
-    ...(opts.engine ? { engine: opts.engine } : {}),
-    ...(opts.extensions ? { extensions: opts.extensions } : {}),
+    extensions: [...modules, ...(opts.extensions ?? [])],
   });
   const clients: MqttClient[] = [];
   return {

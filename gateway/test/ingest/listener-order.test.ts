@@ -23,11 +23,10 @@ describe("engine outputs: events before listeners", () => {
       engine: thresholdEngine(),
       extensions: [
         () => ({
-          listeners: {
-            onEngineOutputs: async () => {
-              listenerCalls++;
-              await gate; // a slow listener
-            },
+          name: "slow",
+          onEngineOutputs: async () => {
+            listenerCalls++;
+            await gate; // a slow listener
           },
         }),
       ],

@@ -11,7 +11,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLotService, type LotService, lotIntervals, lotsPlugin } from "../../src/lots/index.ts";
 import { lotsDdl } from "../../src/lots/schema.ts";
-import { type RecordDb, sqlDatabase } from "../../src/outbox/index.ts";
+import { type RecordDb, sqlDatabase } from "../../src/storage/sql/database.ts";
 import { createSqliteReadingStore, openSqlite } from "../../src/storage/sqlite.ts";
 import type { ReadingStore } from "../../src/storage/types.ts";
 

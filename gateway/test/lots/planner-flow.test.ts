@@ -10,6 +10,8 @@ import mqtt from "mqtt";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLotService, type LotService } from "../../src/lots/index.ts";
+import { createEventOutbox } from "../../src/outbox/index.ts";
+import { sqlDatabase } from "../../src/storage/sql/database.ts";
 import { createSqliteReadingStore, openSqlite } from "../../src/storage/sqlite.ts";
 
 interface PlannerRow {
@@ -45,8 +47,13 @@ describe("planner event flow (embedded broker)", () => {
   beforeAll(async () => {
     broker = await startEmbeddedBroker();
     const readings = await createSqliteReadingStore(openSqlite(":memory:"));
+    // The outbox is the host's (as in the gateway); the service enqueues, the test dispatches.
+    const db = sqlDatabase({ kind: "sqlite", db: openSqlite(":memory:") });
+    const outbox = createEventOutbox(db);
+    await outbox.init();
     service = await createLotService({
-      db: { kind: "sqlite", db: openSqlite(":memory:") },
+      db,
+      outbox,
       readings,
       clock: { now: () => T0 + 600 * MIN },
       log: pino({ level: "silent" }),
@@ -60,7 +67,7 @@ describe("planner event flow (embedded broker)", () => {
     });
     pub = mqtt.connect(broker.url, { clientId: "ct-gw-planner-test" });
     await new Promise((r) => pub.once("connect", r));
-    const d = service.outbox.startDispatcher(pub, pino({ level: "silent" }), { pollMs: 50 });
+    const d = outbox.startDispatcher(pub, pino({ level: "silent" }), { pollMs: 50 });
     stopDispatcher = d.stop;
   });
   afterAll(async () => {

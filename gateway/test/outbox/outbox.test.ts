@@ -14,13 +14,8 @@ import mqtt from "mqtt";
 import pg from "pg";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createEventOutbox,
-  type EventOutbox,
-  type RecordDb,
-  type SqlDatabase,
-  sqlDatabase,
-} from "../../src/outbox/index.ts";
+import { createEventOutbox, type EventOutbox } from "../../src/outbox/index.ts";
+import { type RecordDb, type SqlDatabase, sqlDatabase } from "../../src/storage/sql/database.ts";
 import { openSqlite } from "../../src/storage/sqlite.ts";
 
 const T0 = Date.UTC(2026, 10, 25, 8, 0, 0);

@@ -15,7 +15,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ColdtraceError } from "@coldtrace/protocol";
 import type pg from "pg";
-import { storeError } from "./rows.ts";
+import { storeError } from "./errors.ts";
 
 /** Key of the advisory lock serialising migrations across gateway instances ("ctmigr" in ASCII). */
 export const MIGRATION_LOCK_KEY = 0x63746d69677200n;

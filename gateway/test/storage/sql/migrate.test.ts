@@ -2,9 +2,9 @@
 import { freshPgSchema, type PgSchema, requireService } from "@coldtrace/testkit";
 import type pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { migratePostgres, migrateSqlite } from "../../src/storage/migrate.ts";
-import { createPgPool } from "../../src/storage/postgres.ts";
-import { openSqlite } from "../../src/storage/sqlite.ts";
+import { createPgPool } from "../../../src/storage/postgres.ts";
+import { migratePostgres, migrateSqlite } from "../../../src/storage/sql/migrate.ts";
+import { openSqlite } from "../../../src/storage/sqlite.ts";
 
 const v1 = "CREATE TABLE lots (lot_id TEXT PRIMARY KEY)";
 const v2 = "ALTER TABLE lots ADD COLUMN sku TEXT";

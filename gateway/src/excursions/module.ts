@@ -1,21 +1,24 @@
 /**
- * Adapter from the excursion engine (gateway/src/excursions) to the ingest `EnginePort`:
- * profiles from the configuration (`profiles.byUnit` / `profiles.byKind`, partial overrides of
- * the kind's defaults, validated by the engine's `unitProfileSchema`), wall-clock `Clock`, and
- * the engine's connectivity gaps as RecordStore gap rows.
+ * The excursions module: the event-time `ExcursionEngine` (engine.ts) as a gateway extension.
+ * It resolves unit profiles from the configuration, adapts the engine to ingest's `EnginePort`
+ * and reports the engine's figures to /metrics.
+ *
+ *   profiles: kind defaults (kernel/profiles.ts) ← profiles.byKind ← profiles.byUnit
+ *             (partial overrides, validated by `unitProfileSchema`) ─▶ engine, UnitDirectory.profile
+ *   ingest ─ EnginePort ─▶ ExcursionEngine (units from the UnitDirectory, the gateway's Clock)
+ *   engine connectivity gaps ─▶ GapRecordRow (stored by ingest, seen by lots)
+ *   /metrics ◀─ retained readings, readings set aside (too late, future)
  */
 import type { UnitKind } from "@coldtrace/protocol";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/schema.ts";
-import {
-  type ConnectivityGap,
-  type EngineOutput as CoreOutput,
-  ExcursionEngine,
-} from "../excursions/engine.ts";
-import { profileFor, type UnitProfile } from "../excursions/profiles.ts";
-import type { EngineOutput, EnginePort } from "../ingest/ports.ts";
-import { WarnThrottle } from "../ingest/warn-throttle.ts";
-import type { GapRecordRow } from "../storage/types.ts";
+import type { ExtensionFactory } from "../extension/extension.ts";
+import type { EnginePort } from "../ingest/ports.ts";
+import type { DomainEvent, GapRecordRow } from "../kernel/events.ts";
+import { profileFor, type UnitProfile } from "../kernel/profiles.ts";
+import { type UnitDirectory, UnitRegistry } from "../kernel/units.ts";
+import { WarnThrottle } from "../kernel/warn-throttle.ts";
+import { type ConnectivityGap, type EngineOutput, ExcursionEngine } from "./engine.ts";
 
 /**
  * The profile of a unit: its kind's defaults, then `profiles.byKind`, then `profiles.byUnit`
@@ -50,8 +53,8 @@ function gapRow(g: ConnectivityGap, now: number): GapRecordRow | undefined {
   };
 }
 
-function adapt(outputs: readonly CoreOutput[], now: number): EngineOutput[] {
-  const out: EngineOutput[] = [];
+function adapt(outputs: readonly EngineOutput[], now: number): DomainEvent[] {
+  const out: DomainEvent[] = [];
   for (const o of outputs) {
     if (o.type === "gap") {
       const row = gapRow(o.gap, now);
@@ -66,12 +69,18 @@ function adapt(outputs: readonly CoreOutput[], now: number): EngineOutput[] {
 /** At most one "set aside" warning per unit and reason per this long; the counters see all. */
 const SET_ASIDE_LOG_EVERY_MS = 60_000;
 
+/**
+ * The engine behind ingest's port. `units`: the gateway's unit directory, which the host fills
+ * before it registers a unit here; without one (tests) the adapter keeps its own.
+ */
 export function createEngine(
   config: GatewayConfig,
   now: () => number = Date.now,
   log?: Logger,
+  units?: UnitDirectory,
 ): EnginePort & { core: ExcursionEngine } {
-  const kinds = new Map<string, UnitKind>();
+  const own = units ? undefined : new UnitRegistry();
+  const directory: UnitDirectory = units ?? (own as UnitRegistry);
   const profileOf = (unitId: string, kind: UnitKind): UnitProfile =>
     configuredUnitProfile(config, unitId, kind);
   const engineLog = log?.child({ component: "engine" });
@@ -79,8 +88,8 @@ export function createEngine(
   const core = new ExcursionEngine({
     clock: { now },
     unitProfile: (unitId) => {
-      const kind = kinds.get(unitId);
-      return kind ? profileOf(unitId, kind) : undefined;
+      const unit = directory.get(unitId);
+      return unit ? profileOf(unitId, unit.kind) : undefined;
     },
     latenessWindowMs: config.engine.latenessWindowHours * 3_600_000,
     maxRetainedPerUnit: config.engine.maxRetainedPerUnit,
@@ -120,7 +129,7 @@ export function createEngine(
   return {
     core,
     registerUnit(u) {
-      kinds.set(u.unitId, u.kind);
+      own?.register(u);
       core.registerUnit({
         siteId: u.siteId,
         unitId: u.unitId,
@@ -153,5 +162,30 @@ export function createEngine(
       ),
     acknowledge: (alarmId, ack, at) => adapt(core.acknowledge(alarmId, ack, at), now()),
     tick: (t) => adapt(core.tick(t), t),
+  };
+}
+
+/**
+ * The excursions extension: the engine for ingest, unit profiles for the directory, engine
+ * figures for /metrics.
+ */
+export function excursionsExtension(): ExtensionFactory {
+  return (ctx) => {
+    const engine = createEngine(ctx.config, () => ctx.clock.now(), ctx.log, ctx.units);
+    return {
+      name: "excursions",
+      engine,
+      unitProfile: (unitId, kind) => configuredUnitProfile(ctx.config, unitId, kind),
+      metrics() {
+        const stats = engine.core.stats(); // walks every unit: once per scrape
+        return {
+          gauges: { coldtrace_engine_retained_readings: stats.retained },
+          counters: {
+            'coldtrace_engine_readings_set_aside_total{reason="too_late"}': stats.tooLate,
+            'coldtrace_engine_readings_set_aside_total{reason="future"}': stats.future,
+          },
+        };
+      },
+    };
   };
 }

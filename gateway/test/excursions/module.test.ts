@@ -2,7 +2,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { parseGatewayConfig } from "../../src/config/load.ts";
-import { configuredUnitProfile, createEngine } from "../../src/runtime/engine.ts";
+import { configuredUnitProfile, createEngine } from "../../src/excursions/module.ts";
 import type { StoredReading } from "../../src/storage/types.ts";
 
 const T0 = Date.UTC(2026, 10, 25, 0, 0, 0);

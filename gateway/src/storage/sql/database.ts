@@ -1,21 +1,28 @@
 /**
- * A small async SQL seam over the two record backends, so the lots service and the event
- * outbox run the same statements on SQLite (node:sqlite `DatabaseSync`) and PostgreSQL
- * (`pg.Pool`). Statements are written with `?` placeholders; for PostgreSQL they become
- * `$1, $2 …`. BIGINT columns (epoch milliseconds) come back as numbers on both.
+ * The gateway's one SQL seam over the two records backends: the record store, the event
+ * outbox and the modules (lots, qa …) run the same statements on SQLite (node:sqlite
+ * `DatabaseSync`) and PostgreSQL (`pg.Pool`) through it. Statements are written with `?`
+ * placeholders; for PostgreSQL they become `$1, $2 …`. BIGINT columns (epoch milliseconds)
+ * come back as numbers on both. Failures are `CT_STORE_IO` (errors.ts).
  *
- *   caller ─▶ transaction(fn) ─▶ SQLite: one lock per DatabaseSync, BEGIN IMMEDIATE … COMMIT
+ *   caller ─▶ transaction(fn) ─▶ SQLite: the database's one lock (lock.ts), BEGIN IMMEDIATE … COMMIT
  *                              └▶ PostgreSQL: one pooled client, BEGIN … COMMIT
  *
  * A transaction hands `fn` an executor bound to it: everything written through that executor
- * (the state change and its outbox row) commits or rolls back together.
+ * (the state change and its outbox row) commits or rolls back together. `fn` must write only
+ * through that executor and must not open another transaction on the same database (on
+ * SQLite that would wait for its own lock forever).
+ *
+ * Per database there is one lock and one prepared-statement cache, however many times
+ * `sqlDatabase` wraps it.
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { ColdtraceError } from "@coldtrace/protocol";
 import pg from "pg";
-import { migratePostgres, migrateSqlite } from "../storage/migrate.ts";
+import { storeError } from "./errors.ts";
+import { databaseLock } from "./lock.ts";
+import { migratePostgres, migrateSqlite } from "./migrate.ts";
 
-/** The record database as the gateway hands it out. */
+/** A records database as storage opened it. */
 export type RecordDb = { kind: "sqlite"; db: DatabaseSync } | { kind: "postgres"; pool: pg.Pool };
 
 export type SqlValue = string | number | null;
@@ -31,35 +38,14 @@ export interface SqlExecutor {
 
 export interface SqlDatabase extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
-  /** Bring `module`'s schema up to date: script i is version i + 1 (storage/migrate.ts). */
+  /** Bring `module`'s schema up to date: script i is version i + 1 (migrate.ts). */
   migrate(module: string, scripts: readonly string[]): Promise<void>;
 }
 
-/** A FIFO async lock: SQLite has one connection, so transactions must not interleave. */
-export class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  lock<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn);
-    this.tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
-}
-
-const sqliteLocks = new WeakMap<DatabaseSync, Mutex>();
 const sqliteStatements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
 
-function storeError(err: unknown, sql: string): ColdtraceError {
-  return new ColdtraceError(
-    "CT_STORE_IO",
-    `lots/outbox statement failed: ${(err as Error).message}`,
-    {
-      sql: sql.slice(0, 200),
-    },
-    { cause: err },
-  );
+function failed(kind: SqlExecutor["kind"], err: unknown, sql: string) {
+  return storeError(kind, "statement", err, { sql: sql.slice(0, 200) });
 }
 
 function sqliteExecutor(db: DatabaseSync): SqlExecutor {
@@ -83,14 +69,14 @@ function sqliteExecutor(db: DatabaseSync): SqlExecutor {
       try {
         return prepare(sql).all(...(params as SQLInputValue[])) as T[];
       } catch (err) {
-        throw storeError(err, sql);
+        throw failed("sqlite", err, sql);
       }
     },
     async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
       try {
         return Number(prepare(sql).run(...(params as SQLInputValue[])).changes);
       } catch (err) {
-        throw storeError(err, sql);
+        throw failed("sqlite", err, sql);
       }
     },
   };
@@ -116,37 +102,29 @@ const pgTypes = {
 };
 
 function pgExecutor(q: pg.Pool | pg.PoolClient): SqlExecutor {
+  const query = async (sql: string, params: readonly SqlValue[]) => {
+    try {
+      return await q.query({ text: toPgSql(sql), values: params as unknown[], types: pgTypes });
+    } catch (err) {
+      throw failed("postgres", err, sql);
+    }
+  };
   return {
     kind: "postgres",
     async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-      try {
-        const res = await q.query({ text: toPgSql(sql), values: params as unknown[], types: pgTypes });
-        return res.rows as T[];
-      } catch (err) {
-        throw storeError(err, sql);
-      }
+      return (await query(sql, params)).rows as T[];
     },
     async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-      try {
-        const res = await q.query({ text: toPgSql(sql), values: params as unknown[], types: pgTypes });
-        return res.rowCount ?? 0;
-      } catch (err) {
-        throw storeError(err, sql);
-      }
+      return (await query(sql, params)).rowCount ?? 0;
     },
   };
 }
 
-/** Wrap a record database. Safe to call several times on the same database (shared lock). */
+/** Wrap a records database. Safe to call several times on the same database (shared lock and cache). */
 export function sqlDatabase(rdb: RecordDb): SqlDatabase {
   if (rdb.kind === "sqlite") {
     const db = rdb.db;
-    let mutex = sqliteLocks.get(db);
-    if (!mutex) {
-      mutex = new Mutex();
-      sqliteLocks.set(db, mutex);
-    }
-    const lock = mutex;
+    const lock = databaseLock(db);
     const ex = sqliteExecutor(db);
     return {
       kind: "sqlite",
@@ -179,7 +157,12 @@ export function sqlDatabase(rdb: RecordDb): SqlDatabase {
     all: ex.all,
     run: ex.run,
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw storeError("postgres", "connect", err);
+      }
       try {
         await client.query("BEGIN");
         const out = await fn(pgExecutor(client));

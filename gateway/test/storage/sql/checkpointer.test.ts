@@ -6,8 +6,8 @@ import type { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startWalCheckpointer } from "../../src/ingest/checkpointer.ts";
-import { openSqlite } from "../../src/storage/index.ts";
+import { openSqlite } from "../../../src/storage/index.ts";
+import { startWalCheckpointer } from "../../../src/storage/sql/checkpointer.ts";
 
 const log = pino({ level: "silent" });
 const PAGE_ROW = "x".repeat(4000);

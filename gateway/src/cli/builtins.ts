@@ -1,0 +1,16 @@
+/**
+ * The composition root's choice of modules: the extensions a gateway runs, in start order.
+ * `coldtrace-gateway run` uses this list; tests and embedding applications pass it (or their
+ * own list) to `startGateway({ extensions })`. The host (app/) never names a module.
+ *
+ *   excursions   the event-time engine for ingest, unit profiles, engine figures in /metrics
+ *   lots         occupancy, quarantine, eligibility for the planner (unless lots.enabled: false)
+ */
+import type { GatewayConfig } from "../config/schema.ts";
+import { excursionsExtension } from "../excursions/module.ts";
+import type { ExtensionFactory } from "../extension/extension.ts";
+import { lotsExtension } from "../lots/module.ts";
+
+export function builtinExtensions(config: GatewayConfig): ExtensionFactory[] {
+  return [excursionsExtension(), ...(config.lots.enabled ? [lotsExtension()] : [])];
+}
