@@ -1,4 +1,8 @@
-/** @coldtrace/testkit — real services for tests, from env vars with local defaults. */
+/**
+ * @coldtrace/testkit — real services for tests, from env vars with local defaults. The import
+ * graph for the layout tests is its own entry (`@coldtrace/testkit/import-graph`): it loads
+ * the TypeScript compiler, which no other test needs.
+ */
 export * from "./broker.ts";
 export * from "./influxd.ts";
 export * from "./ports.ts";
