@@ -1,7 +1,7 @@
 /**
  * Tables of the lots service, the same DDL for SQLite and PostgreSQL (BIGINT times in epoch ms,
  * DOUBLE PRECISION minutes and °C). `lotsDdl` is version 1 of module "lots" in the migration
- * runner (storage/migrate.ts); a schema change is a new script after it, never an edit. It
+ * runner (storage/sql/migrate.ts); a schema change is a new script after it, never an edit. It
  * keeps `IF NOT EXISTS` because databases made before the runner took over already hold
  * these tables: on them version 1 changes nothing and is recorded.
  *
