@@ -15,7 +15,7 @@ import pg from "pg";
 import type { Logger } from "pino";
 import { createSqlRecordStore, recordMigrations } from "./records-sql.ts";
 import { checkBucketMs, latestPerProbe, readingFromRow, readingKey } from "./rows.ts";
-import { sqlDatabase } from "./sql/database.ts";
+import { pgTransaction, sqlDatabase } from "./sql/database.ts";
 import { storeError } from "./sql/errors.ts";
 import { migratePostgres } from "./sql/migrate.ts";
 import { bucketFromRow } from "./sqlite.ts";
@@ -97,53 +97,38 @@ export async function createPgReadingStore(pool: pg.Pool): Promise<ReadingStore>
     async append(readings): Promise<AppendResult> {
       const inserted: StoredReading[] = [];
       if (readings.length === 0) return { inserted, duplicates: 0 };
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        throw storeError("postgres", "connect", err);
-      }
-      try {
-        await query(client, "begin", "BEGIN", []);
-        try {
-          for (let i = 0; i < readings.length; i += CHUNK) {
-            const chunk = readings.slice(i, i + CHUNK);
-            // ON CONFLICT DO NOTHING also skips a key repeated within the same statement.
-            const rows = await query(
-              client,
-              "append readings",
-              `INSERT INTO readings (${COLS}) SELECT * FROM ${UNNEST} ON CONFLICT DO NOTHING RETURNING agent_id, seq`,
-              columns(chunk),
-              { count: chunk.length },
-            );
-            const fresh = new Set(rows.map((row) => `${String(row.agent_id)}\u0000${String(row.seq)}`));
-            for (const r of chunk) {
-              const k = readingKey(r);
-              if (fresh.delete(k)) inserted.push(r);
-            }
+      await pgTransaction(pool, async (client) => {
+        for (let i = 0; i < readings.length; i += CHUNK) {
+          const chunk = readings.slice(i, i + CHUNK);
+          // ON CONFLICT DO NOTHING also skips a key repeated within the same statement.
+          const rows = await query(
+            client,
+            "append readings",
+            `INSERT INTO readings (${COLS}) SELECT * FROM ${UNNEST} ON CONFLICT DO NOTHING RETURNING agent_id, seq`,
+            columns(chunk),
+            { count: chunk.length },
+          );
+          const fresh = new Set(rows.map((row) => `${String(row.agent_id)}\u0000${String(row.seq)}`));
+          for (const r of chunk) {
+            const k = readingKey(r);
+            if (fresh.delete(k)) inserted.push(r);
           }
-          const latest = latestPerProbe(inserted);
-          if (latest.length > 0) {
-            await query(
-              client,
-              "upsert latest readings",
-              `INSERT INTO reading_latest AS l (${COLS}) SELECT * FROM ${UNNEST}
-               ON CONFLICT (unit_id, probe_id) DO UPDATE SET agent_id = excluded.agent_id, seq = excluded.seq,
-                 site_id = excluded.site_id, observed_at = excluded.observed_at, received_at = excluded.received_at,
-                 temp_c = excluded.temp_c, quality = excluded.quality, backfill = excluded.backfill
-               WHERE (excluded.observed_at, excluded.agent_id COLLATE "C", excluded.seq)
-                   > (l.observed_at, l.agent_id COLLATE "C", l.seq)`,
-              columns(latest),
-            );
-          }
-          await query(client, "commit", "COMMIT", []);
-        } catch (err) {
-          await client.query("ROLLBACK").catch(() => {});
-          throw err;
         }
-      } finally {
-        client.release();
-      }
+        const latest = latestPerProbe(inserted);
+        if (latest.length > 0) {
+          await query(
+            client,
+            "upsert latest readings",
+            `INSERT INTO reading_latest AS l (${COLS}) SELECT * FROM ${UNNEST}
+             ON CONFLICT (unit_id, probe_id) DO UPDATE SET agent_id = excluded.agent_id, seq = excluded.seq,
+               site_id = excluded.site_id, observed_at = excluded.observed_at, received_at = excluded.received_at,
+               temp_c = excluded.temp_c, quality = excluded.quality, backfill = excluded.backfill
+             WHERE (excluded.observed_at, excluded.agent_id COLLATE "C", excluded.seq)
+                 > (l.observed_at, l.agent_id COLLATE "C", l.seq)`,
+            columns(latest),
+          );
+        }
+      });
       return { inserted, duplicates: readings.length - inserted.length };
     },
 

@@ -23,6 +23,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type pg from "pg";
 import { num } from "./rows.ts";
+import { pgTransaction } from "./sql/database.ts";
 import { storeError } from "./sql/errors.ts";
 import { databaseLock } from "./sql/lock.ts";
 import { migratePostgres, migrateSqlite } from "./sql/migrate.ts";
@@ -301,11 +302,8 @@ export async function pgLedgerBackend(pool: pg.Pool): Promise<SeqLedgerBackend> 
       }
     },
     async save(changes) {
-      let client: pg.PoolClient | undefined;
       try {
-        client = await pool.connect();
-        await client.query("BEGIN");
-        try {
+        await pgTransaction(pool, async (client) => {
           for (const [agentId, { removed, added }] of changes) {
             if (removed.length > 0) {
               await client.query(
@@ -322,15 +320,9 @@ export async function pgLedgerBackend(pool: pg.Pool): Promise<SeqLedgerBackend> 
               );
             }
           }
-          await client.query("COMMIT");
-        } catch (err) {
-          await client.query("ROLLBACK").catch(() => {});
-          throw err;
-        }
+        });
       } catch (err) {
         throw storeError("postgres", "save seq ledger", err, { agents: changes.size });
-      } finally {
-        client?.release();
       }
     },
   };

@@ -120,6 +120,38 @@ function pgExecutor(q: pg.Pool | pg.PoolClient): SqlExecutor {
   };
 }
 
+/**
+ * One PostgreSQL transaction on a pooled client: BEGIN, `fn`, COMMIT, and ROLLBACK when
+ * anything fails. Failures to connect, begin or commit are CT_STORE_IO; `fn`'s own errors pass
+ * through as thrown. The client is always released.
+ */
+export async function pgTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw storeError("postgres", "connect", err);
+  }
+  const control = async (statement: "BEGIN" | "COMMIT") => {
+    try {
+      await client.query(statement);
+    } catch (err) {
+      throw storeError("postgres", statement.toLowerCase(), err);
+    }
+  };
+  try {
+    await control("BEGIN");
+    const out = await fn(client);
+    await control("COMMIT");
+    return out;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** Wrap a records database. Safe to call several times on the same database (shared lock and cache). */
 export function sqlDatabase(rdb: RecordDb): SqlDatabase {
   if (rdb.kind === "sqlite") {
@@ -156,25 +188,7 @@ export function sqlDatabase(rdb: RecordDb): SqlDatabase {
     kind: "postgres",
     all: ex.all,
     run: ex.run,
-    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        throw storeError("postgres", "connect", err);
-      }
-      try {
-        await client.query("BEGIN");
-        const out = await fn(pgExecutor(client));
-        await client.query("COMMIT");
-        return out;
-      } catch (err) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-    },
+    transaction: (fn) => pgTransaction(pool, (client) => fn(pgExecutor(client))),
     migrate: (module, scripts) => migratePostgres(pool, module, scripts),
   };
 }
