@@ -29,7 +29,9 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
     cfg.broker.tls.certFile = abs(cfg.broker.tls.certFile);
     cfg.broker.tls.keyFile = abs(cfg.broker.tls.keyFile);
   }
-  if (cfg.storage.records.backend === "sqlite") cfg.storage.records.path = abs(cfg.storage.records.path);
+  // SQLite's ":memory:" names no file: resolving it would create one called ":memory:".
+  if (cfg.storage.records.backend === "sqlite" && cfg.storage.records.path !== ":memory:")
+    cfg.storage.records.path = abs(cfg.storage.records.path);
   return deepFreeze(cfg);
 }
 

@@ -27,6 +27,15 @@ describe("gateway configuration", () => {
     expect(Object.isFrozen(cfg.broker)).toBe(true);
   });
 
+  it("keeps SQLite's :memory: as it is: it names no file to resolve", () => {
+    const cfg = parseGatewayConfig(
+      { storage: { records: { backend: "sqlite", path: ":memory:" }, readings: { backend: "sqlite" } } },
+      "inline",
+      "/srv/ct",
+    );
+    expect(cfg.storage.records).toEqual({ backend: "sqlite", path: ":memory:" });
+  });
+
   it("lists every problem with the file and the path", async () => {
     const file = path.join(dir, "bad.yaml");
     await writeFile(
