@@ -83,6 +83,8 @@ const noop = () => {};
 
 const MAX_RETRY_DELAY_MS = 5000;
 const UNKNOWN_UNIT_WARN_EVERY_MS = 60_000;
+/** An agent's `lastSeenAt` follows its telemetry to within this much (one record write per agent per period). */
+export const LAST_SEEN_RESOLUTION_MS = 30_000;
 /** Evicted ranges longer than this keep the time window the agent reported. */
 const MAX_NARROWED_SEQS = 1_000_000;
 
@@ -114,6 +116,9 @@ export class Ingest {
   readonly #units = new Map<string, string>();
   readonly #agents = new Map<string, AgentRecord>();
   readonly #unknownUnitWarnings = new WarnThrottle(UNKNOWN_UNIT_WARN_EVERY_MS);
+  /** Agents whose telemetry is due to move their `lastSeenAt` (throttled per agent). */
+  readonly #lastSeen = new WarnThrottle(LAST_SEEN_RESOLUTION_MS);
+  readonly #seenDue = new Map<string, number>();
 
   constructor(deps: IngestDeps) {
     this.#d = deps;
@@ -188,6 +193,7 @@ export class Ingest {
           }),
         );
         this.#d.metrics.readingsReceived += readings.length;
+        if (this.#lastSeen.due(agentId, 1, now) !== undefined) this.#seenDue.set(agentId, now);
         const last = this.#queue.at(-1);
         if (
           last?.kind === "telemetry" &&
@@ -321,6 +327,7 @@ export class Ingest {
       try {
         const { inserted, duplicates } = await this.#d.readings.append(readings);
         this.#d.metrics.readingsStored += inserted.length;
+        await this.#touchAgents();
         this.#d.metrics.readingsDuplicate += duplicates;
         const known = inserted.filter((r) => this.#units.has(r.unitId));
         if (known.length < inserted.length) this.#unknownUnits(inserted);
@@ -355,6 +362,22 @@ export class Ingest {
         { siteId: r.siteId, agentId: r.agentId, unitId, readings: count },
         "readings for a unit no agent birth announced: stored, not evaluated for excursions",
       );
+    }
+  }
+
+  /** Move `lastSeenAt` of the agents whose telemetry came since their last update (at most once per LAST_SEEN_RESOLUTION_MS). */
+  async #touchAgents(): Promise<void> {
+    for (const [agentId, at] of this.#seenDue) {
+      this.#seenDue.delete(agentId);
+      const known = this.#agents.get(agentId);
+      if (!known || known.lastSeenAt >= at) continue;
+      const agent = { ...known, lastSeenAt: at };
+      this.#agents.set(agentId, agent);
+      try {
+        await this.#d.records.upsertAgent(agent);
+      } catch (err) {
+        this.#log.warn({ err, agentId }, "could not record the agent's last telemetry time");
+      }
     }
   }
 
