@@ -1,7 +1,10 @@
-# One image for the gateway and the simulators (the edge agent runs on the boxes, see edge-agent/deploy/).
+# One image for the gateway, the compose stack's setup step, the simulators and the demo's edge
+# agent (on the boxes the agent runs from its own bundle, see edge-agent/deploy/).
 # Node runs the TypeScript sources directly (type stripping), so there is no build stage.
+# deploy/test/compose.test.ts checks that every path copied here exists.
 FROM node:24-bookworm-slim
 WORKDIR /opt/coldtrace
+ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 COPY protocol/package.json protocol/
 COPY testkit/package.json testkit/
@@ -10,11 +13,21 @@ COPY gateway/package.json gateway/
 COPY simulators/package.json simulators/
 COPY dashboards/package.json dashboards/
 COPY flows/package.json flows/
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY deploy/package.json deploy/
+COPY docs/package.json docs/
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY scripts/require-node.mjs scripts/
 COPY protocol protocol
 COPY gateway gateway
 COPY simulators simulators
 COPY edge-agent edge-agent
+COPY deploy deploy
+# The folders the processes write, owned by the user they run as (named volumes mounted there
+# start with this ownership): records and accounts, broker ACL, agent outbox, generated secrets.
+RUN mkdir -p /var/lib/coldtrace /var/lib/coldtrace-broker /var/lib/coldtrace-agent /run/coldtrace/secrets \
+  && chown node:node /var/lib/coldtrace /var/lib/coldtrace-broker /var/lib/coldtrace-agent /run/coldtrace/secrets \
+  && chmod 0700 /run/coldtrace/secrets
 USER node
-EXPOSE 1883 8080
-CMD ["node", "gateway/src/cli/main.ts", "run", "--config", "/etc/coldtrace/gateway.yaml"]
+EXPOSE 8080
+ENTRYPOINT ["node", "gateway/bin/coldtrace-gateway.mjs"]
+CMD ["run", "--config", "/etc/coldtrace/gateway.yaml"]

@@ -32,6 +32,31 @@ const site = "store-1";
 const unit = "fridge-1";
 const agentId = "demo-pi-1";
 
+const HELP = `usage: ./run demo [--help]
+
+Starts the whole Coldtrace chain on this machine, each part the real program: the gateway
+(embedded MQTT broker, SQLite, REST API), a Modbus TCP probe simulator playing a compressor
+failure at 60x speed, an edge agent polling it, a simulated fleet of two more sites and the
+reference transfer planner. Ctrl-C stops everything.
+
+Ports (environment variables, default):
+  COLDTRACE_DEMO_MQTT_PORT    MQTT (embedded broker)      ${mqttPort}
+  COLDTRACE_DEMO_API_PORT     REST API, /openapi.json    ${apiPort}
+  COLDTRACE_DEMO_MODBUS_PORT  Modbus TCP probe simulator  ${modbusPort}
+
+The demo's folder is .coldtrace/demo (made afresh at every start): MQTT accounts (hashed),
+configurations, the SQLite database.`;
+
+const argv = process.argv.slice(2);
+if (argv.includes("--help") || argv.includes("-h")) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+if (argv.length > 0) {
+  process.stderr.write(`demo: unknown argument ${argv[0]}\n\n${HELP}\n`);
+  process.exit(2);
+}
+
 const say = (line: string) => process.stdout.write(`demo      │ ${line}\n`);
 const children: ChildProcess[] = [];
 let stopping = false;

@@ -27,6 +27,7 @@ import { filterWithin } from "../broker/acl.ts";
 import { connectGateway, type GatewayConnection } from "../broker/connection.ts";
 import { CredentialStore } from "../broker/credentials.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../broker/embedded.ts";
+import { brokerPassword } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import type { Extension, ExtensionContext, ExtensionFactory } from "../extension/extension.ts";
 import { Ingest } from "../ingest/ingest.ts";
@@ -200,7 +201,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       account = broker.gatewayAccount;
     } else {
       brokerUrl = config.broker.url as string;
-      account = { username: config.broker.username, password: config.broker.password };
+      account = { username: config.broker.username, password: brokerPassword(config.broker) };
     }
 
     const metrics = new IngestMetrics();

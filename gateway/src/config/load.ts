@@ -25,6 +25,7 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
   const cfg = structuredClone(result.data);
   const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
   cfg.broker.credentialsFile = abs(cfg.broker.credentialsFile);
+  if (cfg.broker.passwordFile !== undefined) cfg.broker.passwordFile = abs(cfg.broker.passwordFile);
   if (cfg.broker.tls) {
     cfg.broker.tls.certFile = abs(cfg.broker.tls.certFile);
     cfg.broker.tls.keyFile = abs(cfg.broker.tls.keyFile);
@@ -33,6 +34,30 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
   if (cfg.storage.records.backend === "sqlite" && cfg.storage.records.path !== ":memory:")
     cfg.storage.records.path = abs(cfg.storage.records.path);
   return deepFreeze(cfg);
+}
+
+/**
+ * The gateway's password on an external broker: `broker.password`, or the first line of
+ * `broker.passwordFile`, read when the gateway connects (the file may be made after the
+ * configuration, e.g. by the compose stack's setup). A missing or empty file is CT_CFG_INVALID.
+ */
+export function brokerPassword(broker: GatewayConfig["broker"]): string | undefined {
+  if (broker.passwordFile === undefined) return broker.password;
+  const file = broker.passwordFile;
+  const invalid = (message: string) =>
+    new ColdtraceError("CT_CFG_INVALID", `broker.passwordFile: ${message}`, {
+      file,
+      issues: [{ path: "broker.passwordFile", message }],
+    });
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw invalid(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const password = (text.split(/\r?\n/)[0] ?? "").trim();
+  if (password === "") throw invalid(`${file} is empty`);
+  return password;
 }
 
 /** Read, parse and validate a YAML file. */

@@ -30,6 +30,8 @@ export const brokerSchema = z
     /** The gateway's own MQTT account on an external broker. */
     username: z.string().optional(),
     password: z.string().optional(),
+    /** A file whose first line is the password, to keep the secret out of the configuration. */
+    passwordFile: z.string().min(1).optional(),
     /**
      * Keep the gateway's MQTT session on the broker while it is down (clean: false), so the
      * broker queues agents' QoS 1 messages meanwhile. Turn off only for throwaway gateways
@@ -69,6 +71,13 @@ export const brokerSchema = z
   .superRefine((b, ctx) => {
     if (b.mode === "external" && !b.url) {
       ctx.addIssue({ code: "custom", path: ["url"], message: "required when mode is external" });
+    }
+    if (b.password !== undefined && b.passwordFile !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["passwordFile"],
+        message: "give password or passwordFile, not both",
+      });
     }
   });
 

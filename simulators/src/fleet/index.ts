@@ -20,7 +20,7 @@ import { Fleet, type FleetOptions } from "./fleet.ts";
 export * from "./fleet.ts";
 
 const USAGE = `usage: coldtrace-sim fleet --url <mqtt url> [--sites 3] [--units 4] [--probes 2] [--speed 60]
-  [--interval-ms 10000] [--prefix fleet] [--password <secret>] [--duration-s <wall seconds>]
+  [--interval-ms 10000] [--prefix fleet] [--password <secret> | env COLDTRACE_MQTT_PASSWORD] [--duration-s <wall seconds>]
   [--start <ISO time | -90m | -6h | -7d>]
   [--excursion-after-min <sim minutes> --excursion-minutes 20 --excursion-temp 14]
 Simulated time never runs ahead of the clock: above 1× it starts in the past (by default as far
@@ -85,7 +85,7 @@ export async function fleetCommand(
       io.out(USAGE);
       return values.help ? 0 : 2;
     }
-    const password = values.password;
+    const password = values.password ?? process.env.COLDTRACE_MQTT_PASSWORD;
     const opts: FleetOptions = {
       url: values.url,
       sites: int("sites", values.sites, 3),
