@@ -15,7 +15,7 @@ export { connectGateway, type GatewayConnection } from "./broker/connection.ts";
 export { CredentialStore, type Identity, type Role } from "./broker/credentials.ts";
 export { type EmbeddedBroker, startEmbeddedBroker } from "./broker/embedded.ts";
 export { builtinExtensions } from "./cli/builtins.ts";
-export { loadGatewayConfig, parseGatewayConfig } from "./config/load.ts";
+export { brokerPassword, loadGatewayConfig, parseGatewayConfig } from "./config/load.ts";
 export type { GatewayConfig, GatewayConfigInput } from "./config/schema.ts";
 export { configuredUnitProfile, createEngine, excursionsExtension } from "./excursions/module.ts";
 export type {
@@ -26,6 +26,7 @@ export type {
   MetricsSample,
   Subscription,
 } from "./extension/extension.ts";
+export { type GrafanaExtensionOptions, grafanaExtension } from "./grafana/module.ts";
 export { Ingest, type IngestDeps, type IngestOptions } from "./ingest/ingest.ts";
 export { IngestMetrics } from "./ingest/metrics.ts";
 export type { EnginePort, IngestListeners, UnitRegistration } from "./ingest/ports.ts";

@@ -131,6 +131,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
     const units = new UnitRegistry((unitId, kind) => profiles?.unitProfile?.(unitId, kind));
     const outbox = createEventOutbox(storage.sql, clock);
     await outbox.init();
+    const metrics = new IngestMetrics();
     const ctx: ExtensionContext = {
       config,
       log,
@@ -140,6 +141,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       records: storage.records,
       sql: storage.sql,
       outbox,
+      ingestFigures: () => metrics.counters(),
     };
     const extensions = (opts.extensions ?? []).map((make) => make(ctx));
     const byName = new Map<string, Extension>();
@@ -204,7 +206,6 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       account = { username: config.broker.username, password: brokerPassword(config.broker) };
     }
 
-    const metrics = new IngestMetrics();
     let connection: GatewayConnection | undefined;
     const sink: EventSink = {
       publish(kind, topic, payload) {

@@ -5,12 +5,14 @@
  *
  *   excursions   the event-time engine for ingest, unit profiles, engine figures in /metrics
  *   lots         occupancy, quarantine, eligibility for the planner (unless lots.enabled: false)
+ *   grafana      status series for the dashboards beside the readings (readings in InfluxDB only)
  */
 import type { GatewayConfig } from "../config/schema.ts";
 import { excursionsExtension } from "../excursions/module.ts";
 import type { ExtensionFactory } from "../extension/extension.ts";
+import { grafanaExtension } from "../grafana/module.ts";
 import { lotsExtension } from "../lots/module.ts";
 
 export function builtinExtensions(config: GatewayConfig): ExtensionFactory[] {
-  return [excursionsExtension(), ...(config.lots.enabled ? [lotsExtension()] : [])];
+  return [excursionsExtension(), ...(config.lots.enabled ? [lotsExtension()] : []), grafanaExtension()];
 }

@@ -50,6 +50,11 @@ export interface ExtensionContext {
   readonly sql: SqlDatabase;
   /** The transactional outbox: enqueue inside your transaction, `notify()` after it commits. */
   readonly outbox: Outbox;
+  /**
+   * The gateway's ingest figures now, by name (messagesReceived, readingsStored, rejected,
+   * pendingReadings …: the counters of /metrics), e.g. for status series. Read-only.
+   */
+  readonly ingestFigures?: () => Readonly<Record<string, number>>;
 }
 
 /** The gateway's own MQTT session (handed to `onConnected`). */

@@ -29,6 +29,22 @@ export class IngestMetrics {
     this.messagesByKind.set(kind, (this.messagesByKind.get(kind) ?? 0) + 1);
   }
 
+  /** The counters and the pending gauge by name, for the Grafana status series. */
+  counters(): Record<string, number> {
+    return {
+      messagesReceived: this.messagesReceived,
+      readingsReceived: this.readingsReceived,
+      readingsStored: this.readingsStored,
+      readingsDuplicate: this.readingsDuplicate,
+      readingsUnknownUnit: this.readingsUnknownUnit,
+      rejected: this.rejectedTotal(),
+      storeFailures: this.storeFailures,
+      eventsPublished: this.eventsPublished,
+      eventPublishFailures: this.eventPublishFailures,
+      pendingReadings: this.pendingReadings,
+    };
+  }
+
   rejectedTotal(): number {
     let n = 0;
     for (const v of this.rejected.values()) n += v;

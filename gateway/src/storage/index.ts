@@ -21,6 +21,7 @@ import { createSqliteReadingStore, createSqliteRecordStore, openSqlite } from ".
 import type { ReadingStore, RecordStore } from "./types.ts";
 
 export * from "./influx.ts";
+export * from "./influx-status.ts";
 export * from "./postgres.ts";
 export * from "./seq-ledger.ts";
 export * from "./sql/index.ts";

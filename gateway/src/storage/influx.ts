@@ -27,7 +27,7 @@
  * Influx; the later write wins. Agents poll a probe at most every 100 ms, so this does not occur.
  */
 import { ColdtraceError } from "@coldtrace/protocol";
-import { FieldType, InfluxDB, type IPoint, escape as influxEscape } from "influx";
+import { FieldType, InfluxDB, type IPoint, type ISchemaOptions, escape as influxEscape } from "influx";
 import { bool, checkBucketMs, compareReadings, num, qualityOf, readingKey, str } from "./rows.ts";
 import type { SeqLedger } from "./seq-ledger.ts";
 import { storeError } from "./sql/errors.ts";
@@ -55,7 +55,8 @@ interface RawResults {
   error?: string;
 }
 
-function clientFor(opts: InfluxStoreOptions): InfluxDB {
+/** An `influx` client for `opts.url` (user and password may be in the URL), with an optional point schema. */
+export function influxClient(opts: InfluxStoreOptions, schema?: ISchemaOptions[]): InfluxDB {
   let u: URL;
   try {
     u = new URL(opts.url);
@@ -70,20 +71,24 @@ function clientFor(opts: InfluxStoreOptions): InfluxDB {
       ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
       : {}),
     database: opts.database,
-    schema: [
-      {
-        measurement: INFLUX_MEASUREMENT,
-        tags: ["site", "unit", "probe", "quality"],
-        fields: {
-          tempC: FieldType.FLOAT,
-          seq: FieldType.INTEGER,
-          agent: FieldType.STRING,
-          receivedAt: FieldType.INTEGER,
-          backfill: FieldType.BOOLEAN,
-        },
-      },
-    ],
+    ...(schema ? { schema } : {}),
   });
+}
+
+function clientFor(opts: InfluxStoreOptions): InfluxDB {
+  return influxClient(opts, [
+    {
+      measurement: INFLUX_MEASUREMENT,
+      tags: ["site", "unit", "probe", "quality"],
+      fields: {
+        tempC: FieldType.FLOAT,
+        seq: FieldType.INTEGER,
+        agent: FieldType.STRING,
+        receivedAt: FieldType.INTEGER,
+        backfill: FieldType.BOOLEAN,
+      },
+    },
+  ]);
 }
 
 function point(r: StoredReading): IPoint {
