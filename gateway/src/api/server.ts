@@ -3,6 +3,7 @@
  * validate requests and feed the OpenAPI 3 document served at /openapi.json (@fastify/swagger).
  *
  *   /health, /metrics, /openapi.json     no token (probes, Prometheus, tooling)
+ *   /docs                                 the API page (Swagger UI, served from the package), no token
  *   /api/v1/…                            Authorization: Bearer <token> (sha256 in the config)
  *
  * Bad requests answer 400 with a message naming the field: `query.from: expected integer`.
@@ -11,6 +12,7 @@
  */
 import { isColdtraceError } from "@coldtrace/protocol";
 import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -99,6 +101,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       },
       security: [{ bearer: [] }],
     },
+  });
+
+  // The human-readable API page, from the same document; Swagger UI's assets ship inside the
+  // package (no CDN: a store network may have no internet).
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    staticCSP: true,
+    uiConfig: { docExpansion: "list", deepLinking: true, tryItOutEnabled: false },
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {

@@ -10,7 +10,8 @@
  *   POST /lots/release | /lots/reject       QA decision: siteId, lotId, by, reason
  *   POST /lots/transfer-check               allow/deny a proposed transfer, with reasons
  *   GET  /lots/occupancy?unitId=&at=        what is inside a unit at a moment
- *   PUT  /lots/products | /lots/lots        master data
+ *   GET  /lots/products, /lots/lots?sku=    master data: every product, every lot (of a SKU)
+ *   PUT  /lots/products | /lots/lots        master data: add or replace one
  */
 import { ColdtraceError, describeIssues, isColdtraceError } from "@coldtrace/protocol";
 import type { FastifyPluginAsync } from "fastify";
@@ -30,6 +31,22 @@ const occupancyQuery = z
     at: z.coerce.number().int("must be epoch milliseconds").optional(),
   })
   .strict();
+
+const lotsQuery = z.object({ sku: z.string().min(1).optional() }).strict();
+
+/** A query string against its schema, or CT_LOT_INVALID naming every bad field. */
+function checkQuery<T>(what: string, schema: z.ZodType<T>, query: unknown): T {
+  const r = schema.safeParse(query);
+  if (r.success) return r.data;
+  const issues = describeIssues(r.error, query);
+  throw new ColdtraceError(
+    "CT_LOT_INVALID",
+    `${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+    {
+      issues,
+    },
+  );
+}
 
 export function lotsPlugin(service: LotService): FastifyPluginAsync {
   return async (app) => {
@@ -79,21 +96,13 @@ export function lotsPlugin(service: LotService): FastifyPluginAsync {
     app.post("/lots/transfer-check", async (req) => service.checkTransfer(req.body as never));
 
     app.get("/lots/occupancy", async (req) => {
-      const r = occupancyQuery.safeParse(req.query);
-      if (!r.success) {
-        const issues = describeIssues(r.error, req.query);
-        throw new ColdtraceError(
-          "CT_LOT_INVALID",
-          `occupancy: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
-          {
-            issues,
-          },
-        );
-      }
-      return service.occupancy(r.data.unitId, r.data.at ?? Date.now());
+      const q = checkQuery("occupancy", occupancyQuery, req.query);
+      return service.occupancy(q.unitId, q.at ?? Date.now());
     });
 
+    app.get("/lots/products", async () => service.listProducts());
     app.put("/lots/products", async (req) => service.upsertProduct(req.body as never));
+    app.get("/lots/lots", async (req) => service.listLots(checkQuery("lots", lotsQuery, req.query)));
     app.put("/lots/lots", async (req) => service.upsertLot(req.body as never));
   };
 }

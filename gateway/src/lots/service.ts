@@ -143,8 +143,12 @@ export interface LotService {
   readonly policy: QuarantinePolicy;
   upsertProduct(p: ProductInput): Promise<Product>;
   getProduct(sku: string): Promise<Product | undefined>;
+  /** Every product of the master data, by SKU. */
+  listProducts(): Promise<Product[]>;
   upsertLot(l: LotInput): Promise<Lot>;
   getLot(lotId: string): Promise<Lot | undefined>;
+  /** Every lot of the master data (of one SKU), by lot number. */
+  listLots(q: { sku?: string }): Promise<Lot[]>;
   /** Idempotent by movementId; placed by occurredAt whatever the arrival order. */
   recordMovement(m: Movement): Promise<{ duplicate: boolean }>;
   /** Many movements in ONE transaction (all or nothing); used by CSV import and bulk loads. */
@@ -316,19 +320,16 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
     const [r] = await ex.all<ProductRow>(`SELECT * FROM lot_products WHERE sku = ?`, [sku]);
     return r ? toProduct(r) : undefined;
   };
+  type LotRow = { lot_id: string; sku: string; expires_at: number | null; serials: string };
+  const toLot = (r: LotRow): Lot => ({
+    lotId: r.lot_id,
+    sku: r.sku,
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    serialNumbers: JSON.parse(r.serials) as string[],
+  });
   const getLot = async (ex: SqlExecutor, lotId: string): Promise<Lot | undefined> => {
-    const [r] = await ex.all<{ lot_id: string; sku: string; expires_at: number | null; serials: string }>(
-      `SELECT * FROM lot_lots WHERE lot_id = ?`,
-      [lotId],
-    );
-    return r
-      ? {
-          lotId: r.lot_id,
-          sku: r.sku,
-          expiresAt: r.expires_at === null ? null : Number(r.expires_at),
-          serialNumbers: JSON.parse(r.serials) as string[],
-        }
-      : undefined;
+    const [r] = await ex.all<LotRow>(`SELECT * FROM lot_lots WHERE lot_id = ?`, [lotId]);
+    return r ? toLot(r) : undefined;
   };
   const lotMovements = async (ex: SqlExecutor, lotId: string) =>
     (await ex.all<MovementRow>(`SELECT * FROM lot_movements WHERE lot_id = ?`, [lotId])).map(toLedger);
@@ -1100,6 +1101,10 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
 
     getProduct: (sku) => getProduct(sql, sku),
 
+    async listProducts() {
+      return (await sql.all<ProductRow>(`SELECT * FROM lot_products ORDER BY sku`, [])).map(toProduct);
+    },
+
     async upsertLot(input) {
       const l = parse(lotSchema, "lot", input);
       await write(async (tx) => {
@@ -1115,6 +1120,14 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
     },
 
     getLot: (lotId) => getLot(sql, lotId),
+
+    async listLots(q) {
+      const rows =
+        q.sku === undefined
+          ? await sql.all<LotRow>(`SELECT * FROM lot_lots ORDER BY lot_id`, [])
+          : await sql.all<LotRow>(`SELECT * FROM lot_lots WHERE sku = ? ORDER BY lot_id`, [q.sku]);
+      return rows.map(toLot);
+    },
 
     async recordMovement(input) {
       const m = validatePayload("movement", input, "movement");

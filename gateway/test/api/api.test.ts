@@ -203,4 +203,23 @@ describe("REST API", () => {
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers["content-type"]).toContain("text/plain");
   });
+
+  it("serves the human-readable API page from the package, no CDN, from the same document", async () => {
+    const page = await app.inject({ method: "GET", url: "/docs/" });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers["content-type"]).toContain("text/html");
+    // Every script and stylesheet is served by the gateway itself.
+    const assets = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const a of assets) expect(a, a).not.toMatch(/^(https?:)?\/\//);
+    const bundle = assets.find((a) => a.endsWith("swagger-ui-bundle.js")) as string;
+    const js = await app.inject({ method: "GET", url: new URL(bundle, "http://x/docs/").pathname });
+    expect(js.statusCode).toBe(200);
+    expect(js.body.length).toBeGreaterThan(100_000);
+    const spec = await app.inject({ method: "GET", url: "/docs/json" });
+    const doc = await app.inject({ method: "GET", url: "/openapi.json" });
+    expect(spec.json()).toEqual(doc.json());
+    // The page's own routes are not API routes.
+    expect(Object.keys(doc.json().paths).filter((p) => p.startsWith("/docs"))).toEqual([]);
+  });
 });
