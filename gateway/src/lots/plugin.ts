@@ -6,7 +6,8 @@
  *
  *   GET  /lots/eligibility?siteId=&lotId=   eligibility states (by site, by lot, or both)
  *   POST /lots/movements                    one contract movement (idempotent by movementId)
- *   POST /lots/movements/import             text/csv ERP export, all-or-nothing, error report
+ *   POST /lots/movements/import             ERP export (CSV in UTF-8 or GB18030/GBK, or .xlsx),
+ *                                           ?timeZone= for zone-less times; all-or-nothing, error report
  *   POST /lots/release | /lots/reject       QA decision: siteId, lotId, by, reason
  *   POST /lots/transfer-check               allow/deny a proposed transfer, with reasons
  *   GET  /lots/occupancy?unitId=&at=        what is inside a unit at a moment
@@ -16,6 +17,8 @@
 import { ColdtraceError, describeIssues, isColdtraceError } from "@coldtrace/protocol";
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
+import { readMovementsTable } from "./csv.ts";
+import { decodeMovementsFile, importMediaTypes } from "./import-file.ts";
 import type { LotService } from "./service.ts";
 
 const statusFor: Record<string, number> = {
@@ -48,11 +51,14 @@ function checkQuery<T>(what: string, schema: z.ZodType<T>, query: unknown): T {
   );
 }
 
+const importQuery = z.object({ timeZone: z.string().min(1).max(64).optional() }).strict();
+
 export function lotsPlugin(service: LotService): FastifyPluginAsync {
   return async (app) => {
+    // Raw bytes: the charset (UTF-8, GB18030) or the spreadsheet format is decided by the import.
     app.addContentTypeParser(
-      ["text/csv", "text/plain"],
-      { parseAs: "string", bodyLimit: 64 * 1024 * 1024 },
+      importMediaTypes,
+      { parseAs: "buffer", bodyLimit: 64 * 1024 * 1024 },
       (_req, body, done) => done(null, body),
     );
 
@@ -82,12 +88,16 @@ export function lotsPlugin(service: LotService): FastifyPluginAsync {
     });
 
     app.post("/lots/movements/import", async (req, reply) => {
-      if (typeof req.body !== "string") {
-        throw new ColdtraceError("CT_IMPORT_INVALID", "body: expected a text/csv file", {
-          issues: [{ path: "body", message: "expected text/csv" }],
+      if (!Buffer.isBuffer(req.body)) {
+        throw new ColdtraceError("CT_IMPORT_INVALID", "body: expected a text/csv or .xlsx file", {
+          issues: [{ path: "body", message: `expected one of ${importMediaTypes.join(", ")}` }],
         });
       }
-      const report = await service.importCsv(req.body);
+      const q = checkQuery("import query", importQuery, req.query);
+      const file = await decodeMovementsFile(req.body, req.headers["content-type"]);
+      const report = await service.importMovements(
+        readMovementsTable(file.table, q.timeZone === undefined ? {} : { timeZone: q.timeZone }),
+      );
       return reply.code(report.ok ? 200 : 422).send(report);
     });
 

@@ -31,7 +31,7 @@ import { createEventOutbox, type Outbox } from "../outbox/index.ts";
 import { type RecordDb, type SqlDatabase, type SqlExecutor, sqlDatabase } from "../storage/sql/database.ts";
 import { Mutex } from "../storage/sql/lock.ts";
 import type { ReadingStore, StoredReading } from "../storage/types.ts";
-import { type CsvImportReport, readMovementsCsv } from "./csv.ts";
+import { type CsvImportReport, type ImportOptions, type ParsedMovements, readMovementsCsv } from "./csv.ts";
 import { type LedgerMovement, lotIntervals, OPEN_END, traceExposure } from "./ledger.ts";
 import {
   type DecisionInput,
@@ -156,7 +156,9 @@ export interface LotService {
     ms: readonly Movement[],
     onProgress?: (done: number) => void,
   ): Promise<{ inserted: number; duplicates: number }>;
-  importCsv(text: string): Promise<CsvImportReport>;
+  importCsv(text: string, opts?: ImportOptions): Promise<CsvImportReport>;
+  /** Import rows already read from a file (CSV or .xlsx, see import-file.ts): all or nothing. */
+  importMovements(parsed: ParsedMovements): Promise<CsvImportReport>;
   onExcursion(e: ExcursionEvent): Promise<void>;
   onRecordingGap(g: RecordingGapInput): Promise<void>;
   release(d: DecisionInput): Promise<Eligibility>;
@@ -1141,8 +1143,11 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
       return write((tx) => insertMovements(tx, ms, onProgress));
     },
 
-    async importCsv(text) {
-      const parsed = readMovementsCsv(text);
+    async importCsv(text, opts) {
+      return service.importMovements(readMovementsCsv(text, opts));
+    },
+
+    async importMovements(parsed) {
       const errors = [...parsed.errors];
       if (errors.length === 0) {
         // A movementId already recorded with different content is an error, not a duplicate.
@@ -1170,7 +1175,7 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
         }
       }
       if (errors.length > 0) {
-        log.warn({ rows: parsed.rows, errors: errors.length }, "movements CSV rejected");
+        log.warn({ rows: parsed.rows, errors: errors.length }, "movements import rejected");
         return { ok: false, rows: parsed.rows, imported: 0, duplicates: 0, errors };
       }
       const r = await write((tx) =>
@@ -1179,7 +1184,7 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
           parsed.movements.map((x) => x.m),
         ),
       );
-      log.info({ rows: parsed.rows, imported: r.inserted }, "movements CSV imported");
+      log.info({ rows: parsed.rows, imported: r.inserted }, "movements imported");
       return {
         ok: true,
         rows: parsed.rows,
