@@ -257,6 +257,9 @@ interface AlarmRec {
   probeId?: string;
   tier?: Tier;
   side?: Side;
+  /** Temperature alarms: the worst probe's value when raised, and the limit crossed (°C). */
+  valueC?: number;
+  limitC?: number;
   raisedAt: number;
   clearedAt?: number;
   message: string;
@@ -810,6 +813,8 @@ export class ExcursionEngine {
       ...(probeId === null ? {} : { probeId }),
       tier,
       side,
+      ...(value === null ? {} : { valueC: value }),
+      limitC: limit,
       raisedAt,
       raiseT: decideT,
       message: `${u.unitId}: temperature ${word} the ${tier} limit ${limit} °C for ${fmtMin(u.profile.delayMs[tier])} or more${worst}`,
@@ -1055,6 +1060,8 @@ export class ExcursionEngine {
       ...(rec.probeId !== undefined ? { probeId: rec.probeId } : {}),
       ...(rec.tier !== undefined ? { tier: rec.tier } : {}),
       ...(rec.side !== undefined ? { side: rec.side } : {}),
+      ...(rec.valueC !== undefined ? { valueC: rec.valueC } : {}),
+      ...(rec.limitC !== undefined ? { limitC: rec.limitC } : {}),
       raisedAt: rec.raisedAt,
       message: rec.message,
       ...(showAck

@@ -47,6 +47,10 @@ export const alarmEvent = z
     probeId: segmentId.optional(),
     tier: limitTier.optional(),
     side: limitSide.optional(),
+    /** `temperature`: the worst probe's temperature when the alarm was raised, °C. */
+    valueC: celsius.optional(),
+    /** `temperature`: the limit crossed (the tier's limit on that side), °C. */
+    limitC: celsius.optional(),
     raisedAt: epochMs,
     message: z.string().max(500),
     acknowledged: z
