@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS work (
 );
 CREATE INDEX IF NOT EXISTS work_due ON work (queue, status, next_at);
 CREATE INDEX IF NOT EXISTS work_part ON work (queue, part, seq);
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS escalations (
   key TEXT PRIMARY KEY,
   record TEXT NOT NULL,
@@ -114,6 +118,20 @@ export class FlowsStore {
     }
   }
 
+  /** A small persisted value (e.g. the last eligibility seen per lot). */
+  get<T>(key: string): T | undefined {
+    const r = this.db.prepare("SELECT value FROM kv WHERE key = ?").get(key) as { value: string } | undefined;
+    return r ? (JSON.parse(r.value) as T) : undefined;
+  }
+
+  set(key: string, value: unknown): void {
+    this.db
+      .prepare(
+        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, JSON.stringify(value));
+  }
+
   queue<T>(name: string): WorkQueue<T> {
     return new WorkQueue<T>(this.db, name);
   }
@@ -156,7 +174,7 @@ export class WorkQueue<T> {
   }
 
   /** Put a row (new or known, e.g. a corrected document) back to pending with this body. */
-  put(id: string, body: T, now: number, part = id): void {
+  put(id: string, body: T, now: number, part = id, nextAt = now): void {
     this.#db
       .prepare(
         `INSERT INTO work (queue, id, part, body, status, attempts, next_at, created_at, updated_at)
@@ -164,7 +182,7 @@ export class WorkQueue<T> {
          ON CONFLICT (queue, id) DO UPDATE SET body = excluded.body, status = 'pending', attempts = 0,
            next_at = excluded.next_at, last_error = NULL, updated_at = excluded.updated_at`,
       )
-      .run(this.name, id, part, JSON.stringify(body), now, now, now);
+      .run(this.name, id, part, JSON.stringify(body), nextAt, now, now);
   }
 
   get(id: string): WorkItem<T> | undefined {

@@ -32,6 +32,8 @@ export const errorCodes = {
   CT_LOT_STATE: "lots",
   /** A movements CSV file was rejected; nothing from it was imported. */
   CT_IMPORT_INVALID: "lots",
+  /** An ERP document or file the ERP bridge cannot record (bad field, unknown unit); it is kept for retry. */
+  CT_ERP_INVALID: "erp",
   /** An alarm id given to acknowledge (or look up) is not known to the excursion engine. */
   CT_ALARM_UNKNOWN: "alarms",
   /** A required service for a test or a command is missing. */

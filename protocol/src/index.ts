@@ -11,4 +11,5 @@ export * from "./schemas/agent.ts";
 export * from "./schemas/common.ts";
 export * from "./schemas/gateway.ts";
 export * from "./schemas/movement.ts";
+export * from "./time.ts";
 export * from "./topics.ts";

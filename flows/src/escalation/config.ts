@@ -9,7 +9,7 @@
  * temperature-monitoring appendix: alarms go by SMS to at least two designated people.
  */
 import { readFileSync } from "node:fs";
-import { ColdtraceError, describeIssues } from "@coldtrace/protocol";
+import { ColdtraceError, describeIssues, isTimeZone } from "@coldtrace/protocol";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
@@ -178,15 +178,6 @@ function describeMinute(m: number): string {
   return `${d} ${hh}:${mm}`;
 }
 
-function validTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Validate a parsed configuration object. Throws CT_CFG_INVALID listing every problem by path,
  * including the cross checks zod cannot express: every tier reaches at least
@@ -235,7 +226,7 @@ export function parseEscalationConfig(input: unknown, source = "escalation confi
   };
 
   const checkPolicy = (where: string, p: SitePolicy) => {
-    if (!validTimeZone(p.timeZone))
+    if (!isTimeZone(p.timeZone))
       problems.push({
         path: `${where}.timeZone`,
         message: `unknown time zone ${JSON.stringify(p.timeZone)}`,

@@ -8,7 +8,7 @@
  *   bytes ─▶ import-file.ts (xlsx? charset?) ─▶ rows ─▶ readMovementsTable ─▶ movements | errors
  *   text  ─▶ parseCsv ───────────────────────────────┘
  */
-import { describeIssues, type Movement, movement } from "@coldtrace/protocol";
+import { describeIssues, isTimeZone, type Movement, movement, wallClockToEpoch } from "@coldtrace/protocol";
 import { CsvError, parse } from "csv-parse/sync";
 
 export const csvColumns = [
@@ -123,29 +123,6 @@ function describeCsvError(err: CsvError): string {
 const ISO_ZONED = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
 const LOCAL = /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?$/;
 
-/** Milliseconds to add to a UTC instant to get the wall clock of `timeZone` at that instant. */
-function zoneOffsetMs(timeZone: string, at: number): number {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  }).formatToParts(at);
-  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value);
-  const wall = Date.UTC(n("year"), n("month") - 1, n("day"), n("hour"), n("minute"), n("second"));
-  return wall - Math.floor(at / 1000) * 1000;
-}
-
-/** A wall-clock time in `timeZone` as epoch ms (the offset is re-checked across a DST change). */
-export function wallClockToEpoch(wall: number, timeZone: string): number {
-  const first = wall - zoneOffsetMs(timeZone, wall);
-  return wall - zoneOffsetMs(timeZone, first);
-}
-
 type TimeResult = { ok: number } | { error: string };
 
 /** ISO 8601 with an explicit zone, integer epoch milliseconds, or a local time with `timeZone`. */
@@ -173,12 +150,9 @@ function parseTime(value: string, opts: ImportOptions): TimeResult | undefined {
 
 /** Check an IANA zone name once, before any row uses it. */
 export function checkTimeZone(timeZone: string): string | undefined {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone });
-    return undefined;
-  } catch {
-    return `unknown time zone ${JSON.stringify(timeZone)}; expected an IANA name such as Asia/Shanghai`;
-  }
+  return isTimeZone(timeZone)
+    ? undefined
+    : `unknown time zone ${JSON.stringify(timeZone)}; expected an IANA name such as Asia/Shanghai`;
 }
 
 /** Parse and validate a whole CSV file. `movements` is complete only when `errors` is empty. */
