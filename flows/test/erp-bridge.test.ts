@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
+  builtinExtensions,
   CredentialStore,
   type GatewayRuntime,
   generateToken,
@@ -142,18 +143,20 @@ beforeAll(async () => {
   const watcher = (await credentials.add({ username: "watcher", role: "monitor", siteIds: ["*"] })).secret;
   const { token, hash } = generateToken();
   ctx.token = token;
+  const gwConfig = parseGatewayConfig(
+    {
+      gatewayId: `gw-${ctx.prefix}`,
+      broker: { host: "127.0.0.1", port: 0 },
+      api: { host: "127.0.0.1", port: 0, tokens: [{ name: "erp-bridge", hash }] },
+      ingest: { batchMaxDelayMs: 2 },
+      storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
+    },
+    "erp-e2e",
+    ctx.dir,
+  );
   ctx.gw = await startGateway({
-    config: parseGatewayConfig(
-      {
-        gatewayId: `gw-${ctx.prefix}`,
-        broker: { host: "127.0.0.1", port: 0 },
-        api: { host: "127.0.0.1", port: 0, tokens: [{ name: "erp-bridge", hash }] },
-        ingest: { batchMaxDelayMs: 2 },
-        storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
-      },
-      "erp-e2e",
-      ctx.dir,
-    ),
+    config: gwConfig,
+    extensions: builtinExtensions(gwConfig),
     log: pino({ level: "warn" }),
     credentials,
   });

@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
+  builtinExtensions,
   CredentialStore,
   type GatewayRuntime,
   generateToken,
@@ -34,8 +35,14 @@ import {
 } from "./harness/peers.ts";
 
 const MIN = 60_000;
-// Tuesday 24 November 2026, 03:00 in Shanghai: the night on-call pair is on duty.
-const CLOCK_START = Date.UTC(2026, 10, 23, 19, 0, 0);
+/** The next Tuesday, 03:00 in Shanghai (after now, as the alarms' event times are): the night on-call pair is on duty. */
+function nextTuesdayNight(): number {
+  const day = 24 * 60 * MIN;
+  let t = Math.ceil(Date.now() / day) * day + 19 * 60 * MIN; // 19:00 UTC = 03:00 next day in Shanghai (+08:00)
+  while (new Intl.DateTimeFormat("en-US", { timeZone: "Asia/Shanghai", weekday: "short" }).format(t) !== "Tue") t += day;
+  return t;
+}
+const CLOCK_START = nextTuesdayNight();
 const PUBLIC_URL = "https://alarms.coldtrace.test";
 const LINK_SECRET = "test-link-secret-0123456789";
 const STATE_TOKEN = "state-token-for-tests";
@@ -130,23 +137,35 @@ beforeAll(async () => {
     .secret;
   const { token, hash } = generateToken();
   ctx.token = token;
+  const gwConfig = parseGatewayConfig(
+    {
+      gatewayId: `gw-${prefix}`,
+      broker: { host: "127.0.0.1", port: 0 },
+      api: { host: "127.0.0.1", port: 0, tokens: [{ name: "node-red", hash }] },
+      ingest: { batchMaxDelayMs: 2 },
+      storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
+    },
+    "escalation-e2e",
+    ctx.dir,
+  );
   ctx.gw = await startGateway({
-    config: parseGatewayConfig(
-      {
-        gatewayId: `gw-${prefix}`,
-        broker: { host: "127.0.0.1", port: 0 },
-        api: { host: "127.0.0.1", port: 0, tokens: [{ name: "node-red", hash }] },
-        ingest: { batchMaxDelayMs: 2 },
-        storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
-      },
-      "escalation-e2e",
-      ctx.dir,
-    ),
+    config: gwConfig,
+    extensions: builtinExtensions(gwConfig),
     log: pino({ level: "warn" }),
     credentials,
   });
   [ctx.sms, ctx.hooks, ctx.smtp] = await Promise.all([startHttpPeer(), startHttpPeer(), startSmtpPeer()]);
   people["sup.li"].webhook = `${ctx.hooks.url}/wecom/robot`;
+  // The SMS carrier is busy once, for 吴强's first message: retried, then sent.
+  let busy = true;
+  let n = 0;
+  ctx.sms.respond = (req) => {
+    if (busy && (req.body as { to?: string }).to === "+8613800000006") {
+      busy = false;
+      return { status: 503, body: { error: "carrier busy" } };
+    }
+    return { status: 200, body: { id: `sms-${++n}` } };
+  };
 
   const config = {
     people,
@@ -314,8 +333,12 @@ describe("alarm escalation flow in Node-RED 5", () => {
     // 30 min: tier 3, the QA pair.
     await advance(1);
     await ctx.smtp.mails.waitForCount((m) => JSON.stringify(m.to).includes("@qa.test"), 2, "tier 3 e-mails");
+    // 吴强's first SMS failed once (503) and went out again on the next try.
+    expect(ctx.sms.requests.filter((r) => r.status !== 200).map(ref)).toEqual([
+      `${alarmId}.t2.r0.sup.wu.sms`,
+    ]);
     const order = ctx.sms.requests.items
-      .filter((r) => ref(r).startsWith(alarmId))
+      .filter((r) => ref(r).startsWith(alarmId) && r.status === 200)
       .map((r) => `${(r.body as { to: string }).to.slice(-1)}:${/\.(t\d+\.r\d+)\./.exec(ref(r))![1]}`);
     // Tier 1 (1, 2) at 0, 10, 20, 30 min; tier 2 (6) at 15, 25 min; in that order.
     expect(order).toEqual([
@@ -371,6 +394,58 @@ describe("alarm escalation flow in Node-RED 5", () => {
       status: "acknowledged",
       acknowledged: { by: "night.wang", via: "link" },
     });
+
+    // Who was told, when, how: every message is in the alarm's timeline at the gateway.
+    const sentIds = new Set([
+      ...ctx.sms.requests.filter((r) => ref(r).startsWith(alarmId) && r.status === 200).map(ref),
+      ...ctx.hooks.requests
+        .filter((r) => (r.body as { alarmId: string }).alarmId === alarmId)
+        .map((r) => (r.body as { notificationId: string }).notificationId),
+      ...ctx.smtp.mails.items
+        .map((m) => String(m.headers.get("x-coldtrace-notification") ?? ""))
+        .filter((id) => id.startsWith(alarmId)),
+    ]);
+    type Entry = {
+      what: string;
+      summary: string;
+      atIso: string;
+      notification?: { notificationId: string; status: string; attempt: number };
+    };
+    const entries = async () =>
+      (await api<{ entries: Entry[] }>("GET", `/alarms/${alarmId}/timeline`)).body.entries;
+    const sentInTimeline = async () =>
+      new Set(
+        (await entries())
+          .filter((e) => e.notification?.status === "sent")
+          .map((e) => e.notification!.notificationId),
+      );
+    for (;;) {
+      const have = await sentInTimeline();
+      if (
+        [...sentIds].every((id) => have.has(id)) &&
+        (await entries()).some((e) => e.notification?.status === "acknowledged")
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const tl = await entries();
+    expect(sentIds.size).toBe((await sentInTimeline()).size);
+    expect(tl[0]).toMatchObject({ what: "raised" });
+    expect(
+      tl
+        .filter((e) => e.notification?.notificationId === `${alarmId}.t2.r0.sup.wu.sms`)
+        .map((e) => [e.notification!.status, e.notification!.attempt]),
+    ).toEqual([
+      ["retried", 1],
+      ["sent", 2],
+    ]);
+    expect(tl.find((e) => e.notification?.status === "retried")?.summary).toContain("503");
+    expect(tl.find((e) => e.what === "acknowledged")?.summary).toContain("acknowledged by night.wang");
+    expect(tl.find((e) => e.notification?.status === "acknowledged")?.summary).toBe(
+      "acknowledged by 王丽 (night.wang) via link",
+    );
+    // Times people read are ISO 8601, and the entries are in order.
+    expect(tl.map((e) => e.atIso)).toEqual([...tl.map((e) => e.atIso)].sort());
   });
 
   it("sends the all clear to everyone who was told when the alarm clears", async () => {

@@ -1,6 +1,6 @@
 /**
  * @coldtrace/gateway — the gateway process: broker (embedded aedes or external), device
- * credentials and ACLs, ingest, storage, and its modules (excursions, lots) behind one
+ * credentials and ACLs, ingest, storage, and its modules (excursions, lots, notify) behind one
  * extension contract. `startGateway` (app/) hosts the extensions it is given;
  * `builtinExtensions` (cli/) is the composition root's choice. The rest is exported for other
  * modules and tests.
@@ -45,5 +45,13 @@ export {
   parsePolicy,
   type QuarantinePolicy,
 } from "./lots/index.ts";
+export {
+  createNotificationStore,
+  type NotificationRecord,
+  type NotificationStore,
+  type NotifyExtension,
+  notifyExtension,
+  type StoredNotification,
+} from "./notify/index.ts";
 export { createEventOutbox, type EventOutbox, type Outbox } from "./outbox/index.ts";
 export type { RecordDb, SqlDatabase, SqlExecutor } from "./storage/sql/database.ts";

@@ -6,13 +6,20 @@
  *   excursions   the event-time engine for ingest, unit profiles, engine figures in /metrics
  *   lots         occupancy, quarantine, eligibility for the planner (unless lots.enabled: false)
  *   grafana      status series for the dashboards beside the readings (readings in InfluxDB only)
+ *   notify       who was told about each alarm (records reported by the escalation flow)
  */
 import type { GatewayConfig } from "../config/schema.ts";
 import { excursionsExtension } from "../excursions/module.ts";
 import type { ExtensionFactory } from "../extension/extension.ts";
 import { grafanaExtension } from "../grafana/module.ts";
 import { lotsExtension } from "../lots/module.ts";
+import { notifyExtension } from "../notify/module.ts";
 
 export function builtinExtensions(config: GatewayConfig): ExtensionFactory[] {
-  return [excursionsExtension(), ...(config.lots.enabled ? [lotsExtension()] : []), grafanaExtension()];
+  return [
+    excursionsExtension(),
+    ...(config.lots.enabled ? [lotsExtension()] : []),
+    grafanaExtension(),
+    notifyExtension(),
+  ];
 }
