@@ -39,7 +39,10 @@ const MIN = 60_000;
 function nextTuesdayNight(): number {
   const day = 24 * 60 * MIN;
   let t = Math.ceil(Date.now() / day) * day + 19 * 60 * MIN; // 19:00 UTC = 03:00 next day in Shanghai (+08:00)
-  while (new Intl.DateTimeFormat("en-US", { timeZone: "Asia/Shanghai", weekday: "short" }).format(t) !== "Tue") t += day;
+  while (
+    new Intl.DateTimeFormat("en-US", { timeZone: "Asia/Shanghai", weekday: "short" }).format(t) !== "Tue"
+  )
+    t += day;
   return t;
 }
 const CLOCK_START = nextTuesdayNight();
