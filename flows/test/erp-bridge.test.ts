@@ -9,24 +9,16 @@
  * wait is for an event (a request at the ERP, an answer, a counter of the flow).
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import {
-  builtinExtensions,
-  CredentialStore,
-  type GatewayRuntime,
-  generateToken,
-  parseGatewayConfig,
-  startGateway,
-} from "@coldtrace/gateway";
+import type { GatewayRuntime } from "@coldtrace/gateway";
 import { Fleet } from "@coldtrace/simulators";
 import ExcelJS from "exceljs";
 import iconv from "iconv-lite";
 import { connectAsync, type MqttClient } from "mqtt";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { startTestGateway, type TestGateway } from "./harness/gateway.ts";
 import { type NodeRed, type NodeRedOptions, startNodeRed, writeFlow } from "./harness/node-red.ts";
 import { type HttpPeer, type PeerRequest, startHttpPeer } from "./harness/peers.ts";
 
@@ -41,7 +33,7 @@ interface Ctx {
   nr: NodeRed;
   nrOptions: NodeRedOptions;
   erp: HttpPeer;
-  token: string;
+  t: TestGateway;
   prefix: string;
   s1: string;
   s2: string;
@@ -55,21 +47,7 @@ let monitorClient: MqttClient | undefined;
 const lotA = () => `A-${ctx.prefix}/01`;
 const lotB = () => `B-${ctx.prefix}/02`;
 
-async function api<T = unknown>(
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${ctx.gw.apiUrl}/api/v1${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ctx.token}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
+const api = <T = unknown>(method: string, url: string, body?: unknown) => ctx.t.api<T>(method, url, body);
 
 async function bridge<T = Record<string, unknown>>(
   method: string,
@@ -101,18 +79,7 @@ async function until(
 }
 
 async function startBridge(): Promise<void> {
-  const subscribed = new Promise<void>((resolve) => {
-    const topics = new Set<string>();
-    const on = (subs: Array<{ topic: string }>, client: { id: string } | null) => {
-      if (client?.id !== ctx.clientId) return;
-      for (const s of subs) topics.add(s.topic);
-      if (topics.size >= 2) {
-        ctx.gw.broker!.aedes.off("subscribe", on as never);
-        resolve();
-      }
-    };
-    ctx.gw.broker!.aedes.on("subscribe", on as never);
-  });
+  const subscribed = ctx.t.subscribed(ctx.clientId, ["ct/v1/+/events/lot/+", "ct/v1/+/eligibility/+"]);
   ctx.nr = await startNodeRed(ctx.nrOptions);
   await subscribed;
 }
@@ -125,41 +92,26 @@ function shanghai(t: number): string {
 const holdsOf = (lotId: string) => (r: PeerRequest) => (r.body as { batchNo?: string }).batchNo === lotId;
 
 beforeAll(async () => {
-  ctx.dir = await mkdtemp(path.join(tmpdir(), "ct-erp-"));
   ctx.prefix = `erp${randomBytes(3).toString("hex")}`;
   ctx.s1 = `${ctx.prefix}-1`;
   ctx.s2 = `${ctx.prefix}-2`;
   ctx.clientId = `${ctx.prefix}-bridge`;
-  const credentials = new CredentialStore();
-  const secrets = new Map<string, string>();
-  for (const site of [ctx.s1, ctx.s2]) {
-    const agentId = `${site}-pi`;
-    secrets.set(
-      agentId,
-      (await credentials.add({ username: agentId, role: "agent", siteIds: [site], agentId })).secret,
-    );
-  }
-  const monitor = (await credentials.add({ username: "erp-bridge", role: "monitor", siteIds: ["*"] })).secret;
-  const watcher = (await credentials.add({ username: "watcher", role: "monitor", siteIds: ["*"] })).secret;
-  const { token, hash } = generateToken();
-  ctx.token = token;
-  const gwConfig = parseGatewayConfig(
-    {
-      gatewayId: `gw-${ctx.prefix}`,
-      broker: { host: "127.0.0.1", port: 0 },
-      api: { host: "127.0.0.1", port: 0, tokens: [{ name: "erp-bridge", hash }] },
-      ingest: { batchMaxDelayMs: 2 },
-      storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
-    },
-    "erp-e2e",
-    ctx.dir,
-  );
-  ctx.gw = await startGateway({
-    config: gwConfig,
-    extensions: builtinExtensions(gwConfig),
-    log: pino({ level: "warn" }),
-    credentials,
-  });
+  ctx.t = await startTestGateway("erp-e2e", `gw-${ctx.prefix}`, [
+    ...[ctx.s1, ctx.s2].map((site) => ({
+      username: `${site}-pi`,
+      role: "agent" as const,
+      siteIds: [site],
+      agentId: `${site}-pi`,
+    })),
+    { username: "erp-bridge", role: "monitor", siteIds: ["*"] },
+    { username: "watcher", role: "monitor", siteIds: ["*"] },
+  ]);
+  ctx.gw = ctx.t.gw;
+  ctx.dir = ctx.t.dir;
+  const secrets = ctx.t.secrets;
+  const monitor = secrets.get("erp-bridge")!;
+  const watcher = secrets.get("watcher")!;
+  const token = ctx.t.token;
   ctx.erp = await startHttpPeer();
   ctx.lotEvents = [];
   monitorClient = await connectAsync(ctx.gw.brokerUrl, {
@@ -244,9 +196,8 @@ afterAll(async () => {
   await monitorClient?.endAsync();
   await ctx.fleet?.stop().catch(() => {});
   await ctx.nr?.stop();
-  await ctx.gw?.stop();
+  await ctx.t?.stop();
   await ctx.erp?.close();
-  if (ctx.dir) await rm(ctx.dir, { recursive: true, force: true });
 });
 
 describe("ERP bridge flow in Node-RED 5", () => {

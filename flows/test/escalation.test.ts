@@ -10,21 +10,13 @@
  * evaluated that moment (GET /escalation/state → evaluatedAt), never after a sleep.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import {
-  builtinExtensions,
-  CredentialStore,
-  type GatewayRuntime,
-  generateToken,
-  parseGatewayConfig,
-  startGateway,
-} from "@coldtrace/gateway";
+import type { GatewayRuntime } from "@coldtrace/gateway";
 import { Fleet } from "@coldtrace/simulators";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { startTestGateway, type TestGateway } from "./harness/gateway.ts";
 import { type NodeRed, startNodeRed, writeFlow } from "./harness/node-red.ts";
 import {
   type HttpPeer,
@@ -59,28 +51,14 @@ interface Ctx {
   sms: HttpPeer;
   hooks: HttpPeer;
   smtp: SmtpPeer;
-  token: string;
+  t: TestGateway;
   siteId: string;
   clock: number;
 }
 
 const ctx = {} as Ctx;
 
-async function api<T = unknown>(
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${ctx.gw.apiUrl}/api/v1${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ctx.token}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
+const api = <T = unknown>(method: string, url: string, body?: unknown) => ctx.t.api<T>(method, url, body);
 
 interface EscalationState {
   now: number;
@@ -128,35 +106,18 @@ const people = {
 };
 
 beforeAll(async () => {
-  ctx.dir = await mkdtemp(path.join(tmpdir(), "ct-escalation-"));
   const prefix = `esc${randomBytes(3).toString("hex")}`;
   ctx.siteId = `${prefix}-1`;
   const agentId = `${ctx.siteId}-pi`;
-  const credentials = new CredentialStore();
-  const agentSecret = (
-    await credentials.add({ username: agentId, role: "agent", siteIds: [ctx.siteId], agentId })
-  ).secret;
-  const monitorSecret = (await credentials.add({ username: "node-red", role: "monitor", siteIds: ["*"] }))
-    .secret;
-  const { token, hash } = generateToken();
-  ctx.token = token;
-  const gwConfig = parseGatewayConfig(
-    {
-      gatewayId: `gw-${prefix}`,
-      broker: { host: "127.0.0.1", port: 0 },
-      api: { host: "127.0.0.1", port: 0, tokens: [{ name: "node-red", hash }] },
-      ingest: { batchMaxDelayMs: 2 },
-      storage: { records: { backend: "sqlite", path: "ct.db" }, readings: { backend: "sqlite" } },
-    },
-    "escalation-e2e",
-    ctx.dir,
-  );
-  ctx.gw = await startGateway({
-    config: gwConfig,
-    extensions: builtinExtensions(gwConfig),
-    log: pino({ level: "warn" }),
-    credentials,
-  });
+  ctx.t = await startTestGateway("escalation-e2e", `gw-${prefix}`, [
+    { username: agentId, role: "agent", siteIds: [ctx.siteId], agentId },
+    { username: "node-red", role: "monitor", siteIds: ["*"] },
+  ]);
+  ctx.gw = ctx.t.gw;
+  ctx.dir = ctx.t.dir;
+  const agentSecret = ctx.t.secrets.get(agentId)!;
+  const monitorSecret = ctx.t.secrets.get("node-red")!;
+  const token = ctx.t.token;
   [ctx.sms, ctx.hooks, ctx.smtp] = await Promise.all([startHttpPeer(), startHttpPeer(), startSmtpPeer()]);
   people["sup.li"].webhook = `${ctx.hooks.url}/wecom/robot`;
   // The SMS carrier is busy once, for 吴强's first message: retried, then sent.
@@ -235,14 +196,10 @@ beforeAll(async () => {
   await writeFlow(nrOptions);
   ctx.clock = CLOCK_START;
   // Node-RED's MQTT session must be subscribed before the agent raises anything.
-  const subscribed = new Promise<void>((resolve) => {
-    const topics = new Set<string>();
-    ctx.gw.broker!.aedes.on("subscribe", (subs, client) => {
-      if (client?.id !== `${prefix}-escalation`) return;
-      for (const s of subs) topics.add(s.topic);
-      if (topics.has("ct/v1/+/events/alarm/+") && topics.has("ct/v1/+/agent/+/state")) resolve();
-    });
-  });
+  const subscribed = ctx.t.subscribed(`${prefix}-escalation`, [
+    "ct/v1/+/events/alarm/+",
+    "ct/v1/+/agent/+/state",
+  ]);
   ctx.nr = await startNodeRed(nrOptions);
   await subscribed;
 
@@ -269,9 +226,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await ctx.fleet?.stop().catch(() => {});
   await ctx.nr?.stop();
-  await ctx.gw?.stop();
+  await ctx.t?.stop();
   await Promise.all([ctx.sms?.close(), ctx.hooks?.close(), ctx.smtp?.close()]);
-  if (ctx.dir) await rm(ctx.dir, { recursive: true, force: true });
 });
 
 describe("alarm escalation flow in Node-RED 5", () => {

@@ -11,5 +11,6 @@ export * from "./schemas/agent.ts";
 export * from "./schemas/common.ts";
 export * from "./schemas/gateway.ts";
 export * from "./schemas/movement.ts";
+export * from "./schemas/notify.ts";
 export * from "./time.ts";
 export * from "./topics.ts";

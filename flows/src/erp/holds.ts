@@ -15,7 +15,6 @@
  * while the lot's status did not (a lot event already covers quarantine, release, reject), and
  * their id is made from the state itself, so a redelivered state is the same call.
  */
-import { readFileSync } from "node:fs";
 import {
   ColdtraceError,
   describeIssues,
@@ -25,8 +24,8 @@ import {
   lotEvent,
   parseTopic,
 } from "@coldtrace/protocol";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parseConfig, readConfigFile } from "../config-file.ts";
 
 const action = z.enum(["hold", "unhold", "none"]);
 const endpoint = z
@@ -72,26 +71,11 @@ export const holdsMapping = z
 export type HoldsMapping = z.output<typeof holdsMapping>;
 
 export function parseHoldsMapping(input: unknown, source = "ERP holds mapping"): HoldsMapping {
-  const r = holdsMapping.safeParse(input);
-  if (!r.success) {
-    const issues = describeIssues(r.error, input);
-    throw new ColdtraceError(
-      "CT_CFG_INVALID",
-      `${source}: configuration is not valid\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`,
-      { source, issues },
-    );
-  }
-  return r.data;
+  return parseConfig(holdsMapping, input, source);
 }
 
 export function loadHoldsMapping(file: string): HoldsMapping {
-  let input: unknown;
-  try {
-    input = parseYaml(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new ColdtraceError("CT_CFG_UNREADABLE", `${file}: ${(err as Error).message}`, { file });
-  }
-  return parseHoldsMapping(input, file);
+  return parseHoldsMapping(readConfigFile(file, "ERP holds mapping"), file);
 }
 
 /** One call to make, keyed by the event it comes from. */

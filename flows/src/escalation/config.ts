@@ -8,10 +8,9 @@
  * The at-least-two rule comes from the medical-device cold-chain guideline and the GSP
  * temperature-monitoring appendix: alarms go by SMS to at least two designated people.
  */
-import { readFileSync } from "node:fs";
-import { ColdtraceError, describeIssues, isTimeZone } from "@coldtrace/protocol";
-import { parse as parseYaml } from "yaml";
+import { isTimeZone } from "@coldtrace/protocol";
 import { z } from "zod";
+import { invalidConfig, parseConfig, readConfigFile } from "../config-file.ts";
 
 export const locales = ["zh-CN", "en"] as const;
 export type Locale = (typeof locales)[number];
@@ -185,16 +184,7 @@ function describeMinute(m: number): string {
  * address for each of their channels, the on-call roster covers the whole week.
  */
 export function parseEscalationConfig(input: unknown, source = "escalation config"): EscalationConfig {
-  const r = escalationConfig.safeParse(input);
-  if (!r.success) {
-    const issues = describeIssues(r.error, input);
-    throw new ColdtraceError(
-      "CT_CFG_INVALID",
-      `${source}: configuration is not valid\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`,
-      { source, issues },
-    );
-  }
-  const c = r.data;
+  const c = parseConfig(escalationConfig, input, source);
   const problems: Array<{ path: string; message: string }> = [];
   const people = new Map<string, Person>();
   for (const [id, p] of Object.entries(c.people)) {
@@ -277,12 +267,7 @@ export function parseEscalationConfig(input: unknown, source = "escalation confi
   checkPolicy("defaults", sitePolicy("\u0000defaults"));
   for (const siteId of Object.keys(c.sites)) checkPolicy(`sites.${siteId}`, sitePolicy(siteId));
   if (problems.length > 0) {
-    const unique = [...new Map(problems.map((p) => [`${p.path}: ${p.message}`, p])).values()];
-    throw new ColdtraceError(
-      "CT_CFG_INVALID",
-      `${source}: configuration is not valid\n${unique.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`,
-      { source, issues: unique },
-    );
+    throw invalidConfig(source, [...new Map(problems.map((p) => [`${p.path}: ${p.message}`, p])).values()]);
   }
   return Object.freeze({
     minRecipientsPerTier: c.minRecipientsPerTier,
@@ -295,23 +280,5 @@ export function parseEscalationConfig(input: unknown, source = "escalation confi
 
 /** Read and validate the file (YAML or JSON). */
 export function loadEscalationConfig(file: string): EscalationConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new ColdtraceError(
-      "CT_CFG_UNREADABLE",
-      `${file}: cannot read the escalation configuration: ${(err as Error).message}`,
-      { file },
-    );
-  }
-  let input: unknown;
-  try {
-    input = parseYaml(text);
-  } catch (err) {
-    throw new ColdtraceError("CT_CFG_UNREADABLE", `${file}: not valid YAML: ${(err as Error).message}`, {
-      file,
-    });
-  }
-  return parseEscalationConfig(input, file);
+  return parseEscalationConfig(readConfigFile(file, "escalation configuration"), file);
 }

@@ -15,7 +15,7 @@
  * gateway goes through the gateway's API (POST /api/v1/alarms/{id}/acknowledge) as the person
  * the link or reply code belongs to; the escalation stops when the gateway has recorded it.
  */
-import { isColdtraceError } from "@coldtrace/protocol";
+import { isColdtraceError, type NotificationRecord } from "@coldtrace/protocol";
 import { type EscalationConfig, loadEscalationConfig } from "../escalation/config.ts";
 import {
   type Dispatch,
@@ -41,27 +41,6 @@ import {
   required,
   storePath,
 } from "./red.ts";
-
-/** What coldtrace-report sends to the gateway for one notification attempt or acknowledgement. */
-export interface NotificationRecord {
-  recordId: string;
-  alarmId: string;
-  notificationId: string;
-  siteId: string;
-  unitId?: string;
-  kind: "alarm" | "all_clear" | "acknowledgement";
-  tier: number;
-  round: number;
-  channel: string;
-  recipient: string;
-  recipientName: string;
-  address: string;
-  status: "sent" | "failed" | "retried" | "acknowledged";
-  attempt: number;
-  at: number;
-  error?: string;
-  providerId?: string;
-}
 
 function sqliteEscalations(store: FlowsStore): EscalationStore {
   return {

@@ -7,10 +7,10 @@
  * Messages are queued durably by notificationId before the first attempt: a restart neither
  * loses one nor sends one twice.
  */
+import type { NotificationRecord } from "@coldtrace/protocol";
 import { Channels, maskAddress } from "../channels/channels.ts";
 import type { Dispatch } from "../escalation/escalator.ts";
 import { backoffMs, FlowsStore, type WorkQueue } from "../store.ts";
-import type { NotificationRecord } from "./escalation-node.ts";
 import { clockOf, type Node, type NodeAPI, type NodeDef, numberProp, optional, storePath } from "./red.ts";
 import { startWorker } from "./worker.ts";
 

@@ -8,10 +8,10 @@
  * an inspector's "who was told, when, how" must not have holes. A record the gateway refuses
  * (4xx) is kept as rejected and logged, never dropped silently.
  */
+import type { NotificationRecord } from "@coldtrace/protocol";
 import type { GatewayClient } from "../gateway-client.ts";
 import { GatewayClient as Client, GatewayUnavailable } from "../gateway-client.ts";
 import { backoffMs, FlowsStore } from "../store.ts";
-import type { NotificationRecord } from "./escalation-node.ts";
 import { gatewayOf } from "./gateway-node.ts";
 import { clockOf, type Node, type NodeAPI, type NodeDef, numberProp, storePath } from "./red.ts";
 import { startWorker } from "./worker.ts";

@@ -9,6 +9,6 @@ export {
   type NotificationRecord,
   type NotificationStatus,
   type NotificationStore,
-  notificationStatuses,
+  notificationStatus,
   type StoredNotification,
 } from "./store.ts";

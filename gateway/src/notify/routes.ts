@@ -9,70 +9,33 @@
  * `alarmId` is the gateway's alarm id, or the flow's key for an escalation the gateway has no
  * alarm for (an agent's last will): those timelines hold the notifications only.
  */
+import { type NotificationRecord, notificationRecord } from "@coldtrace/protocol";
 import type { FastifyError, FastifyPluginAsync } from "fastify";
+import { z } from "zod";
 import type { Clock } from "../kernel/clock.ts";
 import type { AlarmRecord, RecordStore } from "../storage/types.ts";
-import {
-  type NotificationRecord,
-  type NotificationStore,
-  notificationStatuses,
-  type StoredNotification,
-} from "./store.ts";
+import type { NotificationStore, StoredNotification } from "./store.ts";
 
 const alarmId = { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$" } as const;
 const ms = { type: "integer", minimum: 0, description: "UTC epoch milliseconds" } as const;
-const text = (max: number) => ({ type: "string", minLength: 1, maxLength: max }) as const;
-
 const params = { type: "object", required: ["alarmId"], properties: { alarmId } } as const;
 
-const recordProperties = {
-  recordId: {
-    ...text(300),
-    description: "the flow's id of this record: notificationId#attempt, or …ack.{person}",
-  },
-  alarmId,
-  notificationId: text(300),
-  siteId: text(64),
-  unitId: text(64),
-  kind: { type: "string", enum: ["alarm", "all_clear", "acknowledgement"] },
-  tier: { type: "integer", minimum: 0, maximum: 10 },
-  round: { type: "integer", minimum: 0 },
-  channel: text(32),
-  recipient: { ...text(128), description: "person id of the escalation configuration" },
-  recipientName: text(128),
-  address: { type: "string", maxLength: 300, description: "as reported (SMS numbers masked)" },
-  status: { type: "string", enum: [...notificationStatuses] },
-  attempt: { type: "integer", minimum: 1 },
-  at: { ...ms, description: "when the attempt was made (UTC epoch ms)" },
-  error: { type: "string", maxLength: 1000 },
-  providerId: { type: "string", maxLength: 300 },
-} as const;
-
-const recordBody = {
-  type: "object",
-  additionalProperties: false,
-  required: [
-    "recordId",
-    "alarmId",
-    "notificationId",
-    "siteId",
-    "kind",
-    "tier",
-    "round",
-    "channel",
-    "recipient",
-    "recipientName",
-    "address",
-    "status",
-    "attempt",
-    "at",
-  ],
-  properties: recordProperties,
-} as const;
+/** The contract's notification record (protocol/src/schemas/notify.ts) as the route's JSON Schema. */
+const recordBody = (() => {
+  const { $schema: _, ...schema } = z.toJSONSchema(notificationRecord, {
+    target: "draft-7",
+    io: "input",
+  }) as Record<string, unknown>;
+  return schema as { type: "object"; properties: Record<string, unknown> };
+})();
 
 const storedRecord = {
   type: "object",
-  properties: { ...recordProperties, receivedAt: ms, atIso: { type: "string" } },
+  properties: {
+    ...recordBody.properties,
+    receivedAt: { ...ms, description: "when the gateway received the record" },
+    atIso: { type: "string", description: "`at` as ISO 8601, UTC" },
+  },
 } as const;
 
 const timelineEntry = {

@@ -6,33 +6,11 @@
  * Records are appended once by id: the escalation flow retries a report until the gateway has
  * it, so the same record arriving twice is one row; the same id with other content is refused.
  */
+import type { NotificationRecord, NotificationStatus } from "@coldtrace/protocol";
 import type { SqlDatabase, SqlExecutor } from "../storage/sql/database.ts";
 import { notifyDdl } from "./schema.ts";
 
-export const notificationStatuses = ["sent", "retried", "failed", "acknowledged"] as const;
-export type NotificationStatus = (typeof notificationStatuses)[number];
-
-export interface NotificationRecord {
-  recordId: string;
-  alarmId: string;
-  notificationId: string;
-  siteId: string;
-  unitId?: string;
-  kind: "alarm" | "all_clear" | "acknowledgement";
-  tier: number;
-  round: number;
-  channel: string;
-  recipient: string;
-  recipientName: string;
-  /** As the flow reported it (SMS numbers masked: +86138****8000). */
-  address: string;
-  status: NotificationStatus;
-  attempt: number;
-  /** When the attempt was made (the flow's clock), epoch ms. */
-  at: number;
-  error?: string;
-  providerId?: string;
-}
+export { type NotificationRecord, type NotificationStatus, notificationStatus } from "@coldtrace/protocol";
 
 export interface StoredNotification extends NotificationRecord {
   /** When the gateway received the record, epoch ms. */
