@@ -18,9 +18,9 @@
 import { createHash } from "node:crypto";
 import type { Movement } from "@coldtrace/protocol";
 import { checkDocument, type DocumentIssue, unitsOf } from "../erp/documents.ts";
-import { GatewayClient as Client, type GatewayClient, GatewayUnavailable } from "../gateway-client.ts";
+import { GatewayClient as Client, GatewayUnavailable } from "../gateway-client.ts";
 import { backoffMs, FlowsStore } from "../store.ts";
-import { gatewayOf } from "./gateway-node.ts";
+import { gatewayFor } from "./gateway-node.ts";
 import {
   type Node,
   type NodeAPI,
@@ -48,13 +48,7 @@ export default function register(RED: NodeAPI): void {
   RED.nodes.registerType("coldtrace-erp-inbound", function (this: Node, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const now = () => Date.now();
-    let gateway: GatewayClient | undefined;
-    try {
-      gateway = gatewayOf(RED, def);
-    } catch (err) {
-      this.error((err as Error).message);
-      this.status({ fill: "red", shape: "ring", text: "no gateway" });
-    }
+    const gateway = gatewayFor(RED, this, def);
     const token = optional(def, "token");
     const timeZone = optional(def, "timeZone") ?? "Asia/Shanghai";
     const retryBaseMs = numberProp(def, "retryBaseMs", 5000, 1);

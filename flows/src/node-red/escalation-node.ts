@@ -215,7 +215,7 @@ export default function register(RED: NodeAPI): void {
           const code = replyCodeIn(body.text);
           const rec = code ? escalator.byReplyCode(code) : undefined;
           const zh = person?.locale !== "en";
-          if (!person || !rec || !rec.notified.includes(person.id)) {
+          if (!person || !rec?.notified.includes(person.id)) {
             return reply(msg, 200, {
               ok: false,
               reply: zh

@@ -21,6 +21,17 @@ export function gatewayOf(RED: NodeAPI, def: NodeDef): GatewayClient {
   return n.client;
 }
 
+/** The gateway client, or undefined after reporting on the node why there is none. */
+export function gatewayFor(RED: NodeAPI, node: Node, def: NodeDef): GatewayClient | undefined {
+  try {
+    return gatewayOf(RED, def);
+  } catch (err) {
+    node.error((err as Error).message);
+    node.status({ fill: "red", shape: "ring", text: "no gateway" });
+    return undefined;
+  }
+}
+
 export default function register(RED: NodeAPI): void {
   RED.nodes.registerType("coldtrace-gateway", function (this: GatewayConfigNode, def: NodeDef) {
     RED.nodes.createNode(this, def);

@@ -9,10 +9,9 @@
  * (4xx) is kept as rejected and logged, never dropped silently.
  */
 import type { NotificationRecord } from "@coldtrace/protocol";
-import type { GatewayClient } from "../gateway-client.ts";
 import { GatewayClient as Client, GatewayUnavailable } from "../gateway-client.ts";
 import { backoffMs, FlowsStore } from "../store.ts";
-import { gatewayOf } from "./gateway-node.ts";
+import { gatewayFor } from "./gateway-node.ts";
 import { clockOf, type Node, type NodeAPI, type NodeDef, numberProp, storePath } from "./red.ts";
 import { startWorker } from "./worker.ts";
 
@@ -20,13 +19,7 @@ export default function register(RED: NodeAPI): void {
   RED.nodes.registerType("coldtrace-report", function (this: Node, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const clock = clockOf(RED);
-    let gateway: GatewayClient | undefined;
-    try {
-      gateway = gatewayOf(RED, def);
-    } catch (err) {
-      this.error((err as Error).message);
-      this.status({ fill: "red", shape: "ring", text: "no gateway" });
-    }
+    const gateway = gatewayFor(RED, this, def);
     const retryBaseMs = numberProp(def, "retryBaseMs", 2000, 1);
     const store = FlowsStore.open(storePath(RED, def.store));
     const queue = store.queue<NotificationRecord>("report");
