@@ -103,7 +103,7 @@ beforeAll(async () => {
       siteIds: [site],
       agentId: `${site}-pi`,
     })),
-    { username: "erp-bridge", role: "monitor", siteIds: ["*"] },
+    { username: "erp-bridge", role: "planner", siteIds: ["*"] },
     { username: "watcher", role: "monitor", siteIds: ["*"] },
   ]);
   ctx.gw = ctx.t.gw;
@@ -136,7 +136,7 @@ beforeAll(async () => {
   await mkdir(userDir, { recursive: true });
   ctx.nrOptions = {
     userDir,
-    flow: "erp-bridge/flow.json",
+    flow: "erp-bridge/flows.json",
     credentials: { "ct-erp-broker": { user: "erp-bridge", password: monitor } },
     env: {
       COLDTRACE_MQTT_URL: ctx.gw.brokerUrl,

@@ -170,7 +170,7 @@ beforeAll(async () => {
   const userDir = path.join(ctx.dir, "node-red");
   const nrOptions = {
     userDir,
-    flow: "escalation/flow.json",
+    flow: "escalation/flows.json",
     credentials: { "ct-esc-broker": { user: "node-red", password: monitorSecret } },
     clockStart: CLOCK_START,
     env: {

@@ -13,7 +13,7 @@ import { loadEscalationConfig } from "../src/escalation/config.ts";
 import { flowsDir } from "./harness/node-red.ts";
 
 const read = (f: string) => readFileSync(path.join(flowsDir, f), "utf8");
-const flows = ["escalation/flow.json", "erp-bridge/flow.json"];
+const flows = ["escalation/flows.json", "erp-bridge/flows.json"];
 const pkg = JSON.parse(read("package.json")) as { "node-red": { nodes: Record<string, string> } };
 const ours = Object.keys(pkg["node-red"].nodes);
 

@@ -13,7 +13,7 @@ export const flowsDir = path.resolve(here, "../..");
 
 export interface NodeRedOptions {
   userDir: string;
-  /** Flow file of this package, e.g. "escalation/flow.json". Copied on first start only. */
+  /** Flow file of this package, e.g. "escalation/flows.json". Copied on first start only. */
   flow: string;
   /** Node credentials by node id (e.g. the mqtt-broker's user and password). */
   credentials?: Record<string, Record<string, string>>;
