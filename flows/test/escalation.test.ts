@@ -68,6 +68,7 @@ interface EscalationState {
     status: string;
     kind: string;
     notified: string[];
+    tiers: Array<{ sent: number; lastRound: number } | null>;
     acknowledged: { by: string; via: string } | null;
   }>;
 }
@@ -268,6 +269,12 @@ describe("alarm escalation flow in Node-RED 5", () => {
       ),
     ).toEqual([]);
     expect(ctx.hooks.requests.items).toEqual([]);
+    // The flow's own account, decided at the moment it evaluated (no message can be in flight).
+    const told = async () => (await state()).escalations.find((e) => e.key === alarmId);
+    expect(await told()).toMatchObject({
+      notified: ["night.wang", "night.zhao"],
+      tiers: [{ sent: 1, lastRound: 0 }],
+    });
 
     // 10 min: the first reminder to tier 1.
     await advance(1);
@@ -278,6 +285,10 @@ describe("alarm escalation flow in Node-RED 5", () => {
     expect(text(reminder)).toContain("第2次提醒");
     await advance(4); // 14 min
     expect(ctx.sms.requests.filter(smsTo("+8613800000006"))).toEqual([]);
+    expect(await told()).toMatchObject({
+      notified: ["night.wang", "night.zhao"],
+      tiers: [{ sent: 2, lastRound: 1 }],
+    });
 
     // 15 min: tier 2 (SMS to 吴强, e-mail and WeCom-style webhook to 李娜).
     await advance(1);
@@ -288,6 +299,7 @@ describe("alarm escalation flow in Node-RED 5", () => {
     await ctx.smtp.mails.waitFor((m) => JSON.stringify(m.to).includes("li.na@region.test"), "tier 2 e-mail");
     await advance(14); // 29 min
     expect(ctx.smtp.mails.filter((m) => JSON.stringify(m.to).includes("@qa.test"))).toEqual([]);
+    expect((await told())?.notified).toEqual(["night.wang", "night.zhao", "sup.li", "sup.wu"]);
 
     // 30 min: tier 3, the QA pair.
     await advance(1);
