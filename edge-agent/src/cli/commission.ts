@@ -11,10 +11,9 @@
  *
  * Both return an exit code (0 found/read, 1 nothing answered, 2 usage); only cli/main.ts exits.
  */
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { ColdtraceError, isColdtraceError } from "@coldtrace/protocol";
-import { parse as parseYaml } from "yaml";
+import { z } from "zod";
 import {
   type BusConfig,
   busesSchema,
@@ -26,6 +25,8 @@ import {
   modbusTcpBusSchema,
   registerCount,
 } from "../config/buses.ts";
+import { configIssues, formatConfigIssues } from "../config/index.ts";
+import { readYamlFile } from "../config/yaml.ts";
 import { decodeProbeValue } from "../decode/reading.ts";
 import { decodeAllOrders, decodeRaw, registersToBytes } from "../decode/registers.ts";
 import { connectModbus, type ModbusClient } from "../drivers/modbus.ts";
@@ -346,19 +347,17 @@ export async function scanCommand(args: ScanArgs | readonly string[], out: Out):
   });
 }
 
-async function loadBuses(file: string): Promise<BusConfig[]> {
-  let doc: unknown;
-  try {
-    doc = parseYaml(await readFile(file, "utf8"));
-  } catch (err) {
-    throw new ColdtraceError("CT_CFG_UNREADABLE", `${file}: cannot read or parse`, { file }, { cause: err });
-  }
-  const r = busesSchema.safeParse((doc as { buses?: unknown } | null)?.buses);
+/** The `buses:` section of an agent configuration file, problems named by line and path. */
+function loadBuses(file: string): BusConfig[] {
+  const yaml = readYamlFile(file);
+  // Only buses[] matters here; the other sections are the agent's business (check-config).
+  const schema = z.object({ buses: busesSchema });
+  const r = schema.safeParse(yaml.value);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `buses.${i.path.join(".")}: ${i.message}`);
-    throw new ColdtraceError("CT_CFG_INVALID", `${file}:\n  ${issues.join("\n  ")}`, { file, issues });
+    const issues = configIssues(r.error, yaml.value, (path) => yaml.locate(path));
+    throw new ColdtraceError("CT_CFG_INVALID", `${file}:\n${formatConfigIssues(issues)}`, { file, issues });
   }
-  return r.data;
+  return r.data.buses;
 }
 
 /**
@@ -378,7 +377,7 @@ export async function readCommand(args: ReadArgs | readonly string[], out: Out):
     if (a.config !== undefined || a.probe !== undefined) {
       if (a.config === undefined || a.probe === undefined)
         throw new UsageError("--config and --probe go together");
-      const buses = await loadBuses(a.config);
+      const buses = loadBuses(a.config);
       const owner = buses.find((b) => b.probes.some((p) => p.id === a.probe));
       if (!owner) throw new UsageError(`probe ${a.probe} is not in ${a.config}`);
       if (owner.type === "serial-ascii")

@@ -1,23 +1,53 @@
 /**
- * Loading the agent's YAML configuration: read ─▶ YAML parse ─▶ zod (shapes + cross-checks)
- * ─▶ derived defaults ─▶ deep freeze. Every problem is reported at once as
- * `file: path: what is expected, got X`, in one ColdtraceError (CT_CFG_INVALID, or
- * CT_CFG_UNREADABLE when the file cannot be read or is not YAML). Nothing here exits.
+ * Loading the agent's YAML configuration: read ─▶ YAML parse (with node positions) ─▶ zod
+ * (shapes + cross-checks) ─▶ derived defaults ─▶ deep freeze. Every problem is reported at
+ * once as `line N: path: what is expected, got X` under the file name, in one ColdtraceError
+ * (CT_CFG_INVALID, or CT_CFG_UNREADABLE when the file cannot be read or is not YAML).
+ * Nothing here exits.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ColdtraceError, deepFreeze, describeIssues, type WireIssue } from "@coldtrace/protocol";
-import { parseDocument } from "yaml";
+import type { z } from "zod";
 import { type AgentConfig, configSchema } from "./schema.ts";
+import { type Position, readYamlFile } from "./yaml.ts";
 
 export * from "./buses.ts";
 export * from "./schema.ts";
+export * from "./yaml.ts";
 
 const DAY_MS = 86_400_000;
 
-function invalid(file: string, issues: WireIssue[]): ColdtraceError {
-  const lines = issues.map((i) => `  ${i.path || "(top level)"}: ${i.message}`);
+/** A configuration problem: path and message, and where it is written when known. */
+export interface ConfigIssue extends WireIssue {
+  line?: number;
+  column?: number;
+}
+
+export type Locate = (path: readonly PropertyKey[]) => Position | undefined;
+
+/**
+ * zod issues as configuration problems, each with the line it is on. An unknown key is
+ * located at the key itself rather than at the object that holds it.
+ */
+export function configIssues(error: z.ZodError, doc: unknown, locate?: Locate): ConfigIssue[] {
+  return describeIssues(error, doc).map((issue, i) => {
+    const raw = error.issues[i];
+    const path = raw ? [...raw.path] : [];
+    const keys = raw?.code === "unrecognized_keys" ? raw.keys : [];
+    const pos = locate?.(keys.length > 0 ? [...path, keys[0] as string] : path);
+    return pos ? { ...issue, line: pos.line, column: pos.column } : issue;
+  });
+}
+
+export function formatConfigIssues(issues: readonly ConfigIssue[]): string {
+  return issues
+    .map((i) => `  ${i.line !== undefined ? `line ${i.line}: ` : ""}${i.path || "(top level)"}: ${i.message}`)
+    .join("\n");
+}
+
+function invalid(file: string, issues: ConfigIssue[]): ColdtraceError {
+  const lines = [formatConfigIssues(issues)];
   const n = issues.length;
   return new ColdtraceError(
     "CT_CFG_INVALID",
@@ -35,9 +65,9 @@ export function defaultMaxReadings(buses: AgentConfig["buses"], retentionDays: n
 }
 
 /** Validate an already-parsed document. `file` names it in messages. */
-export function parseConfig(doc: unknown, file: string): AgentConfig {
+export function parseConfig(doc: unknown, file: string, locate?: Locate): AgentConfig {
   const result = configSchema.safeParse(doc);
-  if (!result.success) throw invalid(file, describeIssues(result.error, doc));
+  if (!result.success) throw invalid(file, configIssues(result.error, doc, locate));
   const cfg = result.data;
   const resolved: AgentConfig = {
     ...cfg,
@@ -52,26 +82,8 @@ export function parseConfig(doc: unknown, file: string): AgentConfig {
 
 /** Read, parse and validate a YAML configuration file. */
 export function loadConfig(file: string): AgentConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new ColdtraceError(
-      "CT_CFG_UNREADABLE",
-      `${file}: cannot read the configuration (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      { file },
-    );
-  }
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    // yaml's pretty error: "… at line 3, column 3:" then an excerpt; keep the first line.
-    const lines = doc.errors.map((e) => `  ${(e.message.split("\n")[0] ?? "").replace(/:$/, "")}`);
-    throw new ColdtraceError("CT_CFG_UNREADABLE", `${file}: not valid YAML:\n${lines.join("\n")}\n`, {
-      file,
-      issues: doc.errors.map((e) => ({ path: "", message: e.message })),
-    });
-  }
-  return parseConfig(doc.toJS() ?? {}, file);
+  const yaml = readYamlFile(file);
+  return parseConfig(yaml.value, file, (path) => yaml.locate(path));
 }
 
 /** sha256 of the effective configuration (without secrets), for the birth's configHash. */

@@ -176,6 +176,49 @@ describe("loadConfig", () => {
     expect(() => loadConfig(file)).toThrow(expect.objectContaining({ code: "CT_CFG_INVALID" }));
   });
 
+  it("names the line of every problem, from the YAML nodes' positions", () => {
+    const file = write(
+      "lines.yaml",
+      [
+        "agent:", //                                  1
+        "  id: pi-1", //                              2
+        "  siteId: store-12", //                      3
+        "mqtt:", //                                   4
+        "  url: mqtt://127.0.0.1:1883", //            5
+        "  keepalive: 30", //                         6  unknown key
+        "units:", //                                  7
+        "  - { id: fridge-2, kind: cupboard }", //    8  bad enum
+        "buses:", //                                  9
+        "  - id: tcp-1", //                           10
+        "    type: modbus-tcp", //                    11
+        "    host: 127.0.0.1", //                     12
+        "    probes:", //                             13
+        "      - id: fridge-2-top", //                14
+        "        unit: fridge-2", //                  15
+        "        slaveId: 1", //                      16
+        "        register: -1", //                    17 out of range
+        "", //
+      ].join("\n"),
+    );
+    let error: { message: string; context: { issues: { path: string; line?: number }[] } } | undefined;
+    try {
+      loadConfig(file);
+    } catch (err) {
+      error = err as typeof error;
+    }
+    expect(error?.message).toContain("line 6: mqtt: Unrecognized key");
+    expect(error?.message).toContain("line 8: units[0].kind:");
+    expect(error?.message).toContain("line 17: buses[0].probes[0].register:");
+    // A missing key is placed at the object that should hold it.
+    expect(error?.context.issues.map((i) => [i.path, i.line])).toEqual(
+      expect.arrayContaining([
+        ["mqtt", 6],
+        ["units[0].kind", 8],
+        ["buses[0].probes[0].register", 17],
+      ]),
+    );
+  });
+
   it("reports unreadable files and broken YAML as CT_CFG_UNREADABLE", () => {
     expect(() => loadConfig(join(tmp.dir, "nope.yaml"))).toThrow(
       expect.objectContaining({ code: "CT_CFG_UNREADABLE", message: expect.stringContaining("ENOENT") }),
