@@ -20,6 +20,8 @@ export const errorCodes = {
   CT_PROBE_READ: "probe",
   /** A Modbus register block could not be decoded as configured. */
   CT_PROBE_DECODE: "probe",
+  /** A local alarm relay (a Modbus coil) could not be switched. */
+  CT_RELAY_WRITE: "probe",
   /** The outbox could not be opened or written. */
   CT_OUTBOX_IO: "outbox",
   /** A storage backend failed. */

@@ -37,7 +37,7 @@ export interface Acquisition {
   start(onReading: (r: AcquiredReading) => void): Promise<void>;
   stop(): Promise<void>;
   health(): ProbeHealthEntry[];
-  /** Drive a Modbus coil (local alarm relay). Rejects with CT_PROBE_READ on failure. */
+  /** Drive a Modbus coil (local alarm relay). Rejects with CT_RELAY_WRITE on failure. */
   writeCoil(busId: string, slaveId: number, coil: number, on: boolean): Promise<void>;
 }
 
@@ -158,13 +158,13 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
       const bus = s?.bus ?? buses.find((b) => b.id === busId);
       if (!bus || bus.type === "serial-ascii") {
         throw new ColdtraceError(
-          "CT_PROBE_READ",
+          "CT_RELAY_WRITE",
           `bus ${busId}: ${bus ? "a serial-ascii bus has no coils" : "no such bus"}`,
           { busId, slaveId, coil },
         );
       }
       if (!s?.driver.writeCoil || !s.driver.isOpen()) {
-        throw new ColdtraceError("CT_PROBE_READ", `bus ${busId}: not open`, { busId, slaveId, coil });
+        throw new ColdtraceError("CT_RELAY_WRITE", `bus ${busId}: not open`, { busId, slaveId, coil });
       }
       const write = s.driver.writeCoil;
       await s.scheduler.exclusive(() => write(slaveId, coil, on));

@@ -185,7 +185,7 @@ export function createModbusDriver(
       } catch (err) {
         markFailed(slaveId);
         throw new ColdtraceError(
-          "CT_PROBE_READ",
+          "CT_RELAY_WRITE",
           `bus ${bus.id} slave ${slaveId}: cannot write coil ${coil}: ${describeError(err)}`,
           { busId: bus.id, slaveId, coil },
           { cause: err },

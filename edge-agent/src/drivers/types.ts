@@ -20,6 +20,6 @@ export interface ProbeDriver<P extends { id: string }> {
   close(): Promise<void>;
   /** False after the transport was lost (TCP reset, USB adapter unplugged). */
   isOpen(): boolean;
-  /** Drives a coil (Modbus drivers only). Rejects with CT_PROBE_READ. */
+  /** Drives a coil (Modbus drivers only). Rejects with CT_RELAY_WRITE. */
   writeCoil?(slaveId: number, coil: number, on: boolean): Promise<void>;
 }

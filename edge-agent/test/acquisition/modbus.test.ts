@@ -248,9 +248,9 @@ function acquisitionSuite(
       expect(sim.slave(3).coils[5]).toBe(1);
       await acq.writeCoil("bus-1", 3, 5, false);
       expect(sim.slave(3).coils[5]).toBe(0);
-      await expect(acq.writeCoil("bus-1", 2, 5, true)).rejects.toMatchObject({ code: "CT_PROBE_READ" });
-      await expect(acq.writeCoil("bus-1", 3, 5000, true)).rejects.toMatchObject({ code: "CT_PROBE_READ" });
-      await expect(acq.writeCoil("nope", 1, 0, true)).rejects.toMatchObject({ code: "CT_PROBE_READ" });
+      await expect(acq.writeCoil("bus-1", 2, 5, true)).rejects.toMatchObject({ code: "CT_RELAY_WRITE" });
+      await expect(acq.writeCoil("bus-1", 3, 5000, true)).rejects.toMatchObject({ code: "CT_RELAY_WRITE" });
+      await expect(acq.writeCoil("nope", 1, 0, true)).rejects.toMatchObject({ code: "CT_RELAY_WRITE" });
     });
   });
 }
