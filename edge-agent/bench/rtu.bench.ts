@@ -1,6 +1,6 @@
 /**
- * bench:rtu — Modbus RTU polls per second through the agent's own driver (modbus-serial
- * buffered RTU, block planning, decoding) over a socat PTY pair to the RTU simulator, which
+ * bench:rtu — Modbus RTU polls per second through the agent's own driver (modbus-serial on
+ * the agent's RTU line port, block planning, decoding) over a socat PTY pair to the RTU simulator, which
  * models wire time at the configured baud. Result as a fraction of the line's theoretical
  * limit (simulators' rtuPollLimit). Target ≥ 90 %.
  *
@@ -120,7 +120,7 @@ const table = [
 
 const section = `${HEADING}
 
-Agent driver (modbus-serial buffered RTU, block read + decode) polling one slave back to back over a
+Agent driver (modbus-serial on the agent's RTU line port, block read + decode) polling one slave back to back over a
 socat PTY pair; the RTU simulator models wire time (11 bits/char, t3.5 before and after each
 reply, no turnaround). Line limit = 1 / ((8 + 5 + 2n) × 11 / baud + 2 × t3.5). Target ≥ 90 %.
 ${seconds} s per row.

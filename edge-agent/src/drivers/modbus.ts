@@ -4,9 +4,9 @@
  *   probes ─ planBlocks (same slave + FC + adjacent registers, ≤125) ─┬─ FC3/FC4 request ─ decode each probe
  *                                                                     └─ failure × (1 + retries) → comm_error
  *
- * RTU uses modbus-serial's *buffered* RTU port (`connectRTUBuffered`): the plain RTU port
- * treats each chunk the OS hands over as a frame, and USB RS-485 adapters split frames into
- * several chunks, which shows up as CRC and length errors.
+ * RTU runs on the agent's own line port (rtu-port.ts) through modbus-serial's custom-port
+ * constructor: it delimits frames by the length the request implies (USB RS-485 adapters split
+ * one frame into several chunks) and forgets stale bytes before every request.
  */
 import { ColdtraceError } from "@coldtrace/protocol";
 import modbusSerial from "modbus-serial";
@@ -15,24 +15,32 @@ import type { ModbusProbeConfig, ModbusRtuBusConfig, ModbusTcpBusConfig } from "
 import { planBlocks } from "../decode/blocks.ts";
 import { decodeProbeValue } from "../decode/reading.ts";
 import { registersToBytes } from "../decode/registers.ts";
+import { RtuLinePort } from "./rtu-port.ts";
 import type { ProbeDriver, ProbeRead } from "./types.ts";
 
 // A CommonJS package: Node's default import is module.exports, whose `.default` is itself.
 const ModbusRTU = modbusSerial.default;
 export type ModbusClient = InstanceType<typeof ModbusRTU>;
 
-/** Connects a modbus-serial client for a bus (buffered RTU or TCP) with its timeout set. */
+/** Connects a modbus-serial client for a bus (RTU on our line port, or TCP) with its timeout set. */
 export async function connectModbus(bus: ModbusRtuBusConfig | ModbusTcpBusConfig): Promise<ModbusClient> {
-  const client = new ModbusRTU();
+  let client: ModbusClient;
   try {
     if (bus.type === "modbus-rtu") {
-      await client.connectRTUBuffered(bus.port, {
+      const port = new RtuLinePort({
+        path: bus.port,
         baudRate: bus.baudRate,
         parity: bus.parity,
         dataBits: bus.dataBits,
         stopBits: bus.stopBits,
       });
+      client = new ModbusRTU(port);
+      const opening = client;
+      await new Promise<void>((resolve, reject) =>
+        opening.open((err: unknown) => (err ? reject(err) : resolve())),
+      );
     } else {
+      client = new ModbusRTU();
       await client.connectTCP(bus.host, { port: bus.port, timeout: bus.timeoutMs });
     }
   } catch (err) {
@@ -83,31 +91,19 @@ export function createModbusDriver(
   }
 
   /**
-   * Before each RTU request, drop whatever the buffered port still holds: the master only
-   * speaks when the line is idle, so those bytes are a late reply or noise. Its parser accepts
-   * the first bytes that start with the expected slave id and function code, so a slow slave's
-   * late reply to an earlier request of the same length would otherwise be taken for the next
-   * one — a value from the wrong registers. (modbus-serial keeps that buffer private; this is
-   * the one place we reach into it.)
-   */
-  function forgetLateBytes() {
-    const port = (client as unknown as { _port?: { _buffer?: unknown } } | undefined)?._port;
-    if (port && Buffer.isBuffer(port._buffer)) port._buffer = Buffer.alloc(0);
-  }
-
-  /**
    * Modbus RTU frames carry no transaction id, so a slow slave's reply that arrives during the
    * *next* request to the same slave would be taken for its answer (same length, other
    * registers). After a failure, the next request to that slave waits another timeoutMs for
-   * the line to go quiet; requests to other slaves go ahead (modbus-serial skips frames from
-   * other ids). TCP needs none of this: MBAP transaction ids pair replies with requests.
+   * the line to go quiet (a reply that comes meanwhile is ignored, and the line port forgets
+   * any bytes still buffered when the next request goes out); requests to other slaves go
+   * ahead (frames from other ids are not taken). TCP needs none of this: MBAP transaction ids
+   * pair replies with requests.
    */
   async function beforeRequest(slaveId: number): Promise<void> {
     if (bus.type !== "modbus-rtu") return;
     const waitMs = (quietUntil.get(slaveId) ?? 0) - Date.now();
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     quietUntil.delete(slaveId);
-    forgetLateBytes();
   }
 
   function markFailed(slaveId: number): void {

@@ -1,6 +1,6 @@
 /**
  * Acquisition against the Modbus simulators over Modbus TCP and over a real pseudo-terminal
- * pair (socat) with modbus-serial's buffered RTU port: values for every type × word order,
+ * pair (socat) with the agent's RTU line port under modbus-serial: values for every type × word order,
  * a dead slave backing off while the healthy ones keep being polled, bad frames, sensor-fault
  * sentinels, stale values, calibration, a bus that cannot open, and coil writes.
  */
@@ -273,7 +273,7 @@ acquisitionSuite("Modbus TCP", async () => {
 
 const socat = await requireService("socat");
 describe.skipIf(!socat.available)(`RTU ${socat.reason}`, () => {
-  acquisitionSuite("Modbus RTU on a PTY (buffered RTU)", async () => {
+  acquisitionSuite("Modbus RTU on a PTY", async () => {
     const pty: PtyPair = await openPtyPair();
     const sim = await startRtuSlave({ path: pty.b, baudRate: 38_400, scenario });
     return {
