@@ -188,7 +188,7 @@ export class Agent {
     this.scheduleHealth();
     this.scheduleStatus();
     this.writeStatus();
-    this.log.info({ agentId: config.agent.id, version: AGENT_VERSION }, "agent started");
+    this.log.info({ version: AGENT_VERSION }, "agent started");
   }
 
   private onReading(r: NewReading): void {

@@ -58,6 +58,25 @@ export interface MqttSettings {
   inflightWindow: number;
 }
 
+/**
+ * The broker URL as mqtt.js connection options, parsed with the WHATWG URL API. Handing
+ * mqtt.js the URL string would make it call the deprecated `url.parse()` (Node DEP0169);
+ * `host`, `port` and `protocol` are documented connect options of MQTT.js.
+ */
+export function brokerAddress(url: string): Pick<IClientOptions, "protocol" | "host" | "port"> {
+  const u = new URL(url);
+  const scheme = u.protocol.replace(/:$/, "");
+  const secure = scheme === "mqtts" || scheme === "tls" || scheme === "ssl";
+  // mqtt.js names TLS over TCP "mqtts" or "ssl"; the config also accepts "tls" (same thing).
+  const protocol = (scheme === "tls" ? "ssl" : scheme) as NonNullable<IClientOptions["protocol"]>;
+  return {
+    protocol,
+    // An IPv6 literal comes bracketed from URL; net.connect wants it bare.
+    host: u.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: u.port === "" ? (secure ? 8883 : 1883) : Number(u.port),
+  };
+}
+
 /** What the birth needs besides the per-connect fields. */
 export type BirthTemplate = Omit<Birth, "v" | "sessionId" | "nextSeq">;
 
@@ -155,6 +174,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private clientOptions(sessionId: string, connectedAt: number): IClientOptions {
     const s = this.deps.settings;
     const opts: IClientOptions = {
+      ...brokerAddress(s.url),
       clientId: s.clientId ?? `ct-${this.deps.agentId}`,
       clean: true,
       keepalive: s.keepaliveSec,
@@ -210,7 +230,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       return;
     }
     this.log.debug({ url: this.deps.settings.url, sessionId }, "mqtt connecting");
-    const client = mqtt.connect(this.deps.settings.url, options);
+    // Options only, no URL string: mqtt.js parses a URL with the legacy url.parse() (DEP0169).
+    const client = mqtt.connect(options);
     const session: Session = {
       client,
       id: sessionId,
