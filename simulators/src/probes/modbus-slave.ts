@@ -25,6 +25,15 @@ export interface SlaveFaults {
   sensorFault?: boolean;
   /** Extra delay before replying. */
   turnaroundMs?: number;
+  /** Corrupt only the next N replies (one burst of noise), counting down. */
+  corruptNext?: number;
+  /** Do not answer the next N requests, counting down. */
+  silentNext?: number;
+  /**
+   * Limit `silent`, `corrupt`, `corruptNext` and `silentNext` to requests whose register range
+   * covers this register (of this function code, when given): a fault on one probe's registers.
+   */
+  target?: { function?: number; register: number };
 }
 
 export interface SimulatedSlave {
@@ -168,23 +177,49 @@ export function handlePdu(
   }
 }
 
-/** Current faults of a slave: what tests set plus what the scenario says now. */
+/** Whether a request PDU reads or writes `target.register` (with `target.function`, if set). */
+function covers(pdu: Uint8Array | undefined, target: SlaveFaults["target"]): boolean {
+  if (!target) return true;
+  if (!pdu) return false;
+  const fc = pdu[0] ?? 0;
+  if (target.function !== undefined && fc !== target.function) return false;
+  const addr = u16(pdu, 1);
+  const qty = fc === 5 || fc === 6 ? 1 : u16(pdu, 3);
+  return target.register >= addr && target.register < addr + qty;
+}
+
+/**
+ * Current faults of a slave for one request: what tests set plus what the scenario says now.
+ * One-shot faults (`corruptNext`, `silentNext`) are used up by the request they hit.
+ */
 export function effectiveFaults(
   slave: SimulatedSlave,
   player: ScenarioPlayer | undefined,
-): Required<SlaveFaults> {
+  pdu?: Uint8Array,
+): Required<Omit<SlaveFaults, "target" | "corruptNext" | "silentNext">> {
   const corruptEvent = player?.active("corrupt-frames", slave.id);
   const turnaround = player?.active("turnaround", slave.id);
+  const f = slave.faults;
+  const hit = covers(pdu, f.target);
+  let once = { silent: false, corrupt: false };
+  if (hit && (f.silentNext ?? 0) > 0) {
+    f.silentNext = (f.silentNext ?? 0) - 1;
+    once = { silent: true, corrupt: false };
+  } else if (hit && (f.corruptNext ?? 0) > 0) {
+    f.corruptNext = (f.corruptNext ?? 0) - 1;
+    once = { silent: false, corrupt: true };
+  }
   return {
     silent:
-      !!slave.faults.silent ||
+      once.silent ||
+      (hit && !!f.silent) ||
       player?.active("power-cut", slave.id) !== undefined ||
       player?.active("not-answering", slave.id) !== undefined,
     corrupt:
-      !!slave.faults.corrupt ||
+      once.corrupt ||
+      (hit && !!f.corrupt) ||
       (corruptEvent?.kind === "corrupt-frames" && Math.random() < corruptEvent.probability),
-    sensorFault: !!slave.faults.sensorFault,
-    turnaroundMs:
-      (slave.faults.turnaroundMs ?? 0) + (turnaround?.kind === "turnaround" ? turnaround.delayMs : 0),
+    sensorFault: !!f.sensorFault,
+    turnaroundMs: (f.turnaroundMs ?? 0) + (turnaround?.kind === "turnaround" ? turnaround.delayMs : 0),
   };
 }

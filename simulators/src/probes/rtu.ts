@@ -180,7 +180,7 @@ export async function startRtuSlave(options: RtuSlaveOptions): Promise<RtuSlaveS
         continue;
       }
       slave.requests++;
-      const faults = effectiveFaults(slave, bus.player);
+      const faults = effectiveFaults(slave, bus.player, pdu);
       if (faults.silent) {
         occupy(frame.length);
         continue;

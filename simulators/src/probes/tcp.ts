@@ -81,7 +81,7 @@ export async function startTcpSlave(options: TcpSlaveOptions = {}): Promise<TcpS
       return;
     }
     slave.requests++;
-    const faults = effectiveFaults(slave, bus.player);
+    const faults = effectiveFaults(slave, bus.player, pdu);
     if (faults.silent) return;
     const response = handlePdu(slave, pdu, bus.player);
     if (!response) return;
