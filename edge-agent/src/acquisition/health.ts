@@ -2,13 +2,19 @@
  * Per-probe health for the contract's probe-health payload (@coldtrace/protocol
  * probeHealth.probes[number]): fault counters since start, consecutive failures, last ok
  * reading, calibration due date and whether it is overdue.
+ *
+ * A probe is charged only with its own failures: `faults.comm_error` counts requests for its
+ * own registers that failed. A comm_error reading for which nothing was asked (its slave
+ * backing off, its port closed, its slave silent for another block) still breaks the run of
+ * good readings (`consecutiveFailures`) but is not counted as the probe's comm_error.
  */
 import type { ProbeHealth, Quality } from "@coldtrace/protocol";
 
 export type ProbeHealthEntry = ProbeHealth["probes"][number];
 
 export interface ProbeHealthTracker {
-  record(quality: Quality, at: number): void;
+  /** `own`: the probe's own registers were asked (false: no request went out for it). */
+  record(quality: Quality, at: number, own?: boolean): void;
   entry(now: number): ProbeHealthEntry;
 }
 
@@ -29,13 +35,13 @@ export function createProbeHealth(
   let lastOkAt: number | null = null;
   const dueAt = calibrationDueAt(dueDate);
   return {
-    record(quality, at) {
+    record(quality, at, own = true) {
       if (quality === "ok") {
         consecutiveFailures = 0;
         lastOkAt = at;
         return;
       }
-      faults[quality]++;
+      if (quality !== "comm_error" || own) faults[quality]++;
       consecutiveFailures++;
     },
     entry(now) {

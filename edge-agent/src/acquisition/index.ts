@@ -13,6 +13,7 @@ import { ColdtraceError, type Quality } from "@coldtrace/protocol";
 import type { Logger } from "pino";
 import { type Clock, systemClock } from "../clock.ts";
 import type { AsciiProbeConfig, BusConfig, ModbusProbeConfig, ProbeConfig } from "../config/buses.ts";
+import { orderHint } from "../decode/reading.ts";
 import { createStaleDetector, type StaleDetector } from "../decode/stale.ts";
 import { createModbusDriver } from "../drivers/modbus.ts";
 import { createSerialAsciiDriver } from "../drivers/serial-ascii.ts";
@@ -59,6 +60,10 @@ interface ProbeState {
   health: ProbeHealthTracker;
   /** The overdue-calibration warning was logged (once per start, or when the date passes). */
   overdueWarned: boolean;
+  /** The last reading was a comm_error (a failure that was not asked for is logged once per run). */
+  failing: boolean;
+  /** The word-order hint was logged (once per run of implausible values). */
+  orderWarned: boolean;
   stale?: StaleDetector;
   log: Logger;
 }
@@ -74,6 +79,8 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
         probe,
         health: createProbeHealth(probe.id, probe.unit, probe.calibration?.dueDate),
         overdueWarned: false,
+        failing: false,
+        orderWarned: false,
         ...(probe.staleAfterMs !== undefined ? { stale: createStaleDetector(probe.staleAfterMs) } : {}),
         log: log.child({ probeId: probe.id }),
       });
@@ -101,13 +108,35 @@ export function createAcquisition(buses: BusConfig[], deps: AcquisitionDeps): Ac
     let quality = read.quality;
     if (quality === "ok" && read.tempC !== null && state.stale?.observe(read.tempC, observedAt))
       quality = "stale";
-    state.health.record(quality, observedAt);
+    state.health.record(quality, observedAt, attempted);
     if (!state.overdueWarned && state.health.entry(observedAt).calibrationOverdue) warnOverdue(state);
-    if (quality === "comm_error" && attempted) {
-      state.log.warn({ err: read.error }, "probe read failed");
+    if (quality === "comm_error") {
+      // Every failed request of its own is a warning with the probe id; a reading for which
+      // nothing was asked (port missing, slave backing off) is one warning when it starts.
+      if (attempted) state.log.warn({ err: read.error }, "probe read failed");
+      else if (!state.failing) state.log.warn({ err: read.error }, "probe not read");
+      else state.log.debug({ err: read.error }, "probe not read");
     } else if (quality !== "ok") {
       state.log.debug({ quality }, "probe reading not ok");
     }
+    if (read.decode && !state.orderWarned) {
+      state.orderWarned = true;
+      const d = read.decode;
+      state.log.warn(
+        {
+          raw: d.raw,
+          type: d.type,
+          wordOrder: d.wordOrder,
+          plausibleOrders: d.plausibleOrders,
+          hint: orderHint(d.plausibleOrders),
+        },
+        d.implausible
+          ? "probe value not plausible: wrong word order?"
+          : "probe value out of range in its word order",
+      );
+    }
+    if (quality === "ok") state.orderWarned = false;
+    state.failing = quality === "comm_error";
     onReading({
       probeId: probe.id,
       unitId: probe.unit,

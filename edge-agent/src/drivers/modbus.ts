@@ -3,6 +3,13 @@
  *
  *   probes ─ planBlocks (same slave + FC + adjacent registers, ≤125) ─┬─ FC3/FC4 request ─ decode each probe
  *                                                                     └─ failure × (1 + retries) → comm_error
+ *                                                                        for that block's probes only
+ *
+ * A failed request is retried (`retries`, default once) before its probes are marked, and a
+ * failure marks only the probes whose registers were in the failed request: a CRC error on
+ * one block never turns the slave's other blocks into comm_error. Only a slave that stayed
+ * silent through every attempt is not asked for its other blocks in the same cycle; those
+ * probes come back `attempted: false`, so their counters are not charged with it.
  *
  * RTU runs on the agent's own line port (rtu-port.ts) through modbus-serial's custom-port
  * constructor: it delimits frames by the length the request implies (USB RS-485 adapters split
@@ -13,7 +20,7 @@ import modbusSerial from "modbus-serial";
 import type { Logger } from "pino";
 import type { ModbusProbeConfig, ModbusRtuBusConfig, ModbusTcpBusConfig } from "../config/buses.ts";
 import { planBlocks } from "../decode/blocks.ts";
-import { decodeProbeValue } from "../decode/reading.ts";
+import { decodeProbeValue, needsOrderHint, plausibleOrders } from "../decode/reading.ts";
 import { registersToBytes } from "../decode/registers.ts";
 import { RtuLinePort } from "./rtu-port.ts";
 import type { ProbeDriver, ProbeRead } from "./types.ts";
@@ -56,6 +63,16 @@ export async function connectModbus(bus: ModbusRtuBusConfig | ModbusTcpBusConfig
   }
   client.setTimeout(bus.timeoutMs);
   return client;
+}
+
+/**
+ * The slave said nothing: a timeout (modbus-serial's TransactionTimedOutError, errno
+ * ETIMEDOUT; pinned version, see the tripwire test) or a TCP gateway's exception 0x0A/0x0B
+ * ("path unavailable" / "target device failed to respond").
+ */
+export function noAnswer(err: unknown): boolean {
+  const e = err as { errno?: unknown; modbusCode?: unknown } | undefined;
+  return e?.errno === "ETIMEDOUT" || e?.modbusCode === 0x0a || e?.modbusCode === 0x0b;
 }
 
 function describeError(err: unknown): string {
@@ -121,21 +138,33 @@ export function createModbusDriver(
     isOpen: () => !!client && !lost && client.isOpen,
     async read(probes) {
       const out: ProbeRead[] = [];
-      // A slave that failed one block is not asked for its next block in the same cycle: it is
-      // probably gone, and its late reply could still arrive during the next request.
-      const failed = new Map<number, ColdtraceError>();
+      /** Slaves that stayed silent through every attempt of a block in this cycle. */
+      const silent = new Map<number, string>();
       for (const block of planBlocks(probes, bus.maxBlockGap)) {
-        const earlier = failed.get(block.slaveId);
-        if (earlier) {
+        const what = `slave ${block.slaveId} FC${block.function} ${block.start}+${block.count}`;
+        const silence = silent.get(block.slaveId);
+        if (silence !== undefined) {
+          // Not asked: the slave did not answer another block just now (each attempt costs
+          // timeoutMs of bus time). Not this probe's failure, and its own request is named.
+          const error = new ColdtraceError(
+            "CT_PROBE_READ",
+            `bus ${bus.id} ${what}: not polled, the slave did not answer ${silence} in this cycle`,
+            { busId: bus.id, slaveId: block.slaveId, function: block.function, register: block.start },
+          );
           for (const p of block.probes)
-            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error: earlier });
+            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error, attempted: false });
           continue;
         }
         let lastErr: unknown;
         let data: number[] | undefined;
+        let attempts = 0;
+        // A CRC error or a timeout can be one burst of noise: the same request again (default
+        // once, `retries`) before the probes of this block are marked.
         for (let attempt = 0; attempt <= bus.retries && !data; attempt++) {
+          attempts++;
           try {
             data = await request(block.slaveId, block.function, block.start, block.count);
+            if (attempt > 0) log.debug({ slaveId: block.slaveId, attempt, request: what }, "request retried");
           } catch (err) {
             lastErr = err;
             markFailed(block.slaveId);
@@ -145,20 +174,39 @@ export function createModbusDriver(
         if (!data) {
           const error = new ColdtraceError(
             "CT_PROBE_READ",
-            `bus ${bus.id} slave ${block.slaveId} FC${block.function} ${block.start}+${block.count}: ${describeError(lastErr)}`,
-            { busId: bus.id, slaveId: block.slaveId, function: block.function, register: block.start },
+            `bus ${bus.id} ${what}: ${describeError(lastErr)}${attempts > 1 ? ` (${attempts} attempts)` : ""}`,
+            {
+              busId: bus.id,
+              slaveId: block.slaveId,
+              function: block.function,
+              register: block.start,
+              attempts,
+            },
             { cause: lastErr },
           );
           for (const p of block.probes)
-            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error });
-          failed.set(block.slaveId, error);
+            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error, attempted: true });
+          // A slave that answered (a CRC error, an exception) is there: its other blocks are
+          // still asked. Only silence through every attempt spares the rest of its blocks.
+          if (noAnswer(lastErr))
+            silent.set(block.slaveId, `FC${block.function} ${block.start}+${block.count}`);
           continue;
         }
         const bytes = registersToBytes(data);
         for (const p of block.probes) {
+          const at = (p.register - block.start) * 2;
           try {
-            const d = decodeProbeValue(bytes, (p.register - block.start) * 2, p);
-            out.push({ probeId: p.id, tempC: d.tempC, quality: d.quality });
+            const d = decodeProbeValue(bytes, at, p);
+            const read: ProbeRead = { probeId: p.id, tempC: d.tempC, quality: d.quality, attempted: true };
+            if (needsOrderHint(p, d))
+              read.decode = {
+                raw: d.raw,
+                type: p.type,
+                wordOrder: p.wordOrder,
+                implausible: d.implausible === true,
+                plausibleOrders: plausibleOrders(bytes, at, p),
+              };
+            out.push(read);
             log.trace({ probeId: p.id, raw: d.raw }, "probe decoded");
           } catch (err) {
             // A reply shorter than asked for: garbage that passed the CRC. Not the probe's value.
@@ -166,7 +214,7 @@ export function createModbusDriver(
               err instanceof ColdtraceError
                 ? err
                 : new ColdtraceError("CT_PROBE_DECODE", String(err), { probeId: p.id }, { cause: err });
-            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error });
+            out.push({ probeId: p.id, tempC: null, quality: "comm_error", error, attempted: true });
           }
         }
       }

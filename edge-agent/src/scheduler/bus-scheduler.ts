@@ -36,7 +36,10 @@ export interface BusSchedulerOptions<P extends { id: string; intervalMs: number 
   backoff: BackoffPolicy;
   /** Probes that answer or fail together (a Modbus slave id; one key for a serial line). */
   groupKey: (probe: P) => string | number;
-  /** Called for every reading; `attempted` is false when no request went out (backoff, port closed). */
+  /**
+   * Called for every reading; `attempted` is false when no request for the probe's registers
+   * went out (backoff, port closed, or the driver skipped it after its slave fell silent).
+   */
   onRead: (probe: P, read: ProbeRead, observedAt: number, attempted: boolean) => void;
 }
 
@@ -165,7 +168,10 @@ export function createBusScheduler<P extends { id: string; intervalMs: number }>
         state.failures = 0;
         state.backoffUntil = 0;
       }
-      for (const p of group) emit(p, byId.get(p.id) ?? failedRead(p, "no result from driver", {}), now, true);
+      for (const p of group) {
+        const r = byId.get(p.id) ?? failedRead(p, "no result from driver", {});
+        emit(p, r, now, r.attempted !== false);
+      }
       if (!driver.isOpen() && reopenAt <= clock.now()) {
         openFailures = Math.max(openFailures, 1);
         reopenAt = clock.now() + backoffDelay(backoff, openFailures);
