@@ -1,8 +1,9 @@
 /**
  * Commissioning commands for technicians on site: `scan` finds the Modbus slaves and readable
- * registers on a bus; `read` reads one probe once and shows a register pair in all four word
- * orders, because a wrong word order is the commonest commissioning mistake (4.62 °C read as
- * 2.1e-41 or -1.3e+27).
+ * registers on a bus; `read` reads one probe once, exactly the registers its type needs, and
+ * for a 32-bit value shows the pair in all four word orders and names the order that gives a
+ * plausible temperature, because a wrong word order is the commonest commissioning mistake
+ * (4.62 °C read as 2.1e-32, which rounds to a believable 0 °C, or as -1.3e+27).
  *
  *   coldtrace-agent scan --port /dev/serial/by-id/usb-FTDI… [--baud 9600] [--parity none] [--from 1 --to 247] [--registers 0-9]
  *   coldtrace-agent scan --host 10.0.0.20 [--tcp-port 502] …
@@ -27,7 +28,7 @@ import {
 } from "../config/buses.ts";
 import { configIssues, formatConfigIssues } from "../config/index.ts";
 import { readYamlFile } from "../config/yaml.ts";
-import { decodeProbeValue } from "../decode/reading.ts";
+import { decodeProbeValue, needsOrderHint, orderHint, plausibleOrders } from "../decode/reading.ts";
 import { decodeAllOrders, decodeRaw, registersToBytes } from "../decode/registers.ts";
 import { connectModbus, type ModbusClient } from "../drivers/modbus.ts";
 
@@ -405,9 +406,9 @@ export async function readCommand(args: ReadArgs | readonly string[], out: Out):
         throw new UsageError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
       probe = parsed.data;
     }
-    // Always two registers, so the pair can be shown in every order (unless at the top of the map).
-    const count = Math.max(2, registerCount(probe.type));
-    const start = probe.register + count > 65_536 ? probe.register - 1 : probe.register;
+    // Only the registers the encoding needs: a 16-bit probe may sit on a device's last register.
+    const count = registerCount(probe.type);
+    const start = probe.register;
     const client = await connectModbus(bus);
     try {
       client.setID(probe.slaveId);
@@ -423,27 +424,34 @@ export async function readCommand(args: ReadArgs | readonly string[], out: Out):
         print(
           `slave ${probe.slaveId} FC${probe.function} ${start}+${count}: ${code !== undefined ? `exception ${code}` : `no answer (${(err as Error).message})`}`,
         );
-        if (count === 2 && code === 2 && registerCount(probe.type) === 1) {
-          print("  (the register after it may not exist; a 16-bit probe needs only the first)");
-        }
+        if (count === 2 && code === 2)
+          print(`  (register ${start + 1} may not exist: is the probe really ${probe.type}, a 32-bit type?)`);
         return 1;
       }
       const bytes = registersToBytes(data);
       print(
-        `slave ${probe.slaveId} FC${probe.function} registers ${start}-${start + count - 1}: ${hex(data)}`,
+        `slave ${probe.slaveId} FC${probe.function} register${count > 1 ? `s ${start}-${start + count - 1}` : ` ${start}`}: ${hex(data)}`,
       );
-      const at = (probe.register - start) * 2;
-      const d = decodeProbeValue(bytes, at, probe);
+      const d = decodeProbeValue(bytes, 0, probe);
       print(
-        `as configured (${probe.type} ${probe.wordOrder} ×${probe.scale} +${probe.offset}): raw ${d.raw} → ${d.tempC ?? "–"} °C, quality ${d.quality}`,
+        `as configured (${probe.type} ${probe.wordOrder} ×${probe.scale} +${probe.offset}): raw ${d.raw} → ${d.tempC ?? "–"} °C, quality ${d.quality}${
+          d.implausible ? " (a float no probe reports: wrong word order?)" : ""
+        }`,
       );
+      if (needsOrderHint(probe, d)) print(`  → ${orderHint(plausibleOrders(bytes, 0, probe))}`);
+      if (count === 1) {
+        print(
+          `register as int16 ${decodeRaw(bytes, 0, "int16", "ABCD").value}, uint16 ${decodeRaw(bytes, 0, "uint16", "ABCD").value}, byte-swapped int16 ${decodeRaw(bytes, 0, "int16", "BADC").value}`,
+        );
+        return 0;
+      }
       print(
         `first register: int16 ${decodeRaw(bytes, 0, "int16", "ABCD").value}, uint16 ${decodeRaw(bytes, 0, "uint16", "ABCD").value}, byte-swapped int16 ${decodeRaw(bytes, 0, "int16", "BADC").value}`,
       );
       print("pair in every word order (scale not applied):");
       print("  order  int32         uint32        float32");
       for (const r of decodeAllOrders(bytes)) {
-        const mark = r.order === probe.wordOrder && registerCount(probe.type) === 2 ? "  ← configured" : "";
+        const mark = r.order === probe.wordOrder ? "  ← configured" : "";
         print(
           `  ${r.order}   ${String(r.int32).padEnd(13)} ${String(r.uint32).padEnd(13)} ${Number.isFinite(r.float32) ? Number(r.float32.toPrecision(7)) : r.float32}${mark}`,
         );

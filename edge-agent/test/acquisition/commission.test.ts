@@ -9,7 +9,15 @@ import { parseRegisterRanges, readCommand, scanCommand } from "../../src/cli/com
 
 const scenario: ScenarioInput = {
   slaves: [
-    { id: 2, size: 10, channels: [{ register: 0, type: "int16", scale: 0.1, baseC: 4.6, noiseC: 0 }] },
+    {
+      id: 2,
+      size: 10,
+      channels: [
+        { register: 0, type: "int16", scale: 0.1, baseC: 4.6, noiseC: 0 },
+        // The device's last register: reading two from here is exception 2 (mbpoll reads one).
+        { register: 9, type: "int16", scale: 0.1, baseC: 3.3, noiseC: 0 },
+      ],
+    },
     {
       id: 4,
       channels: [
@@ -75,6 +83,31 @@ describe("commissioning over Modbus TCP", () => {
     const cdab = c.lines.find((l) => l.trimStart().startsWith("CDAB"))!;
     expect(cdab).toMatch(/ 4\.5$/);
     expect(c.lines.find((l) => l.trimStart().startsWith("ABCD"))).toContain("← configured");
+  });
+
+  it("read of a 16-bit probe on the device's last register reads just that register", async () => {
+    const c = collect();
+    const code = await readCommand(
+      { host: "127.0.0.1", tcpPort: sim.port, slaveId: 2, register: 9, type: "int16", scale: 0.1 },
+      c.out,
+    );
+    expect(code).toBe(0);
+    expect(c.text()).toContain("register 9: 0x0021");
+    expect(c.text()).toContain("raw 33 → 3.3 °C, quality ok");
+    expect(c.text()).not.toContain("exception");
+  });
+
+  it("read flags a float in the wrong word order and names the order that gives a plausible value", async () => {
+    const c = collect();
+    const code = await readCommand(
+      { host: "127.0.0.1", tcpPort: sim.port, slaveId: 4, register: 100, function: 4, type: "float32" },
+      c.out,
+    );
+    expect(code).toBe(0);
+    expect(c.text()).toMatch(
+      /as configured \(float32 ABCD .*quality out_of_range \(a float no probe reports/,
+    );
+    expect(c.text()).toContain("→ wordOrder CDAB gives 4.5 °C");
   });
 
   it("read --config --probe uses the probe's settings (argv form, as cli/main.ts calls it)", async () => {

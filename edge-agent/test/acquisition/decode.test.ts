@@ -8,7 +8,10 @@ import {
   decodeProbeValue,
   decodeRaw,
   encodeRaw,
+  needsOrderHint,
+  orderHint,
   planBlocks,
+  plausibleOrders,
   scaleToTemp,
 } from "../../src/decode/index.ts";
 
@@ -116,6 +119,31 @@ describe("decodeProbeValue", () => {
     const f = { ...probe, type: "float32" as const, scale: 1 };
     expect(decodeProbeValue(bytes(0x7f, 0xc0, 0, 0), 0, f).quality).toBe("sensor_fault");
     expect(decodeProbeValue(bytes(0x7f, 0x80, 0, 0), 0, f).quality).toBe("sensor_fault");
+  });
+
+  it("never takes a float no probe can report for a temperature, and names the order that fits", () => {
+    const f = { ...probe, type: "float32" as const, scale: 1, offset: 0, calibration: { offsetC: 0.3 } };
+    // 4.62 °C sent word-swapped (CDAB) and read as BADC is 2.08e-32: a normal float32, not
+    // subnormal, that would round to 0 °C (+ the calibration offset: a believable 0.3 °C).
+    const wire = encodeRaw(4.62, "float32", "CDAB");
+    const wrong = decodeProbeValue(wire, 0, { ...f, wordOrder: "BADC" });
+    expect(wrong).toMatchObject({ quality: "out_of_range", tempC: null, implausible: true });
+    expect(wrong.raw).toBeCloseTo(2.08e-32, 33);
+    expect(plausibleOrders(wire, 0, { ...f, wordOrder: "BADC" })).toEqual([{ order: "CDAB", tempC: 4.92 }]);
+    for (const tiny of [-3.7e-32, 2.1e-32, 1e-40, -5e-7])
+      expect(decodeProbeValue(encodeRaw(tiny, "float32", "ABCD"), 0, f)).toMatchObject({
+        quality: "out_of_range",
+        tempC: null,
+        implausible: true,
+      });
+    // Zero is a temperature; so is anything a probe can resolve.
+    expect(decodeProbeValue(encodeRaw(0, "float32", "ABCD"), 0, f)).toMatchObject({
+      quality: "ok",
+      tempC: 0.3,
+    });
+    expect(decodeProbeValue(encodeRaw(0.001, "float32", "ABCD"), 0, f).quality).toBe("ok");
+    expect(needsOrderHint(f, wrong)).toBe(true);
+    expect(orderHint([])).toMatch(/no word order/);
   });
 
   it("flags values outside the probe's range as out_of_range, keeping the value", () => {
