@@ -16,6 +16,19 @@ import { celsius, epochMs, segmentId, sequence, unitKind, version } from "./comm
 export const quality = z.enum(["ok", "sensor_fault", "out_of_range", "comm_error", "stale"]);
 export type Quality = z.infer<typeof quality>;
 
+/**
+ * How far a reading's `observedAt` can be trusted, when the agent has reason to doubt it
+ * (boxes without a real-time clock boot with a stale time until NTP syncs). Absent: the clock
+ * was synchronised, or the agent has no way to tell (older agents, no time service).
+ * - unsynchronised: taken while the clock was not synchronised; `observedAt` may be off by
+ *   anything (days, after a boot without network).
+ * - reanchored: taken while unsynchronised, then corrected by the agent from the monotonic
+ *   clock to the first synchronised time of the same boot; trustworthy to within a second.
+ * - stepped: taken around a jump of the wall clock that the agent could not correct.
+ */
+export const timeQuality = z.enum(["unsynchronised", "reanchored", "stepped"]);
+export type TimeQuality = z.infer<typeof timeQuality>;
+
 export const reading = z
   .object({
     seq: sequence,
@@ -25,6 +38,8 @@ export const reading = z
     quality,
     /** True when this reading was replayed from the agent's outbox rather than sent live (Sparkplug is_historical). */
     backfill: z.boolean().default(false),
+    /** Absent when the agent's clock was trusted; see `timeQuality`. */
+    timeQuality: timeQuality.optional(),
   })
   .strict()
   .refine((r) => r.quality !== "ok" || r.tempC !== null, {
@@ -109,6 +124,26 @@ export const agentState = z
   .strict();
 export type AgentState = z.output<typeof agentState>;
 
+/** The agent's view of its own wall clock (see docs/technician/clock.md). */
+export const agentClock = z
+  .object({
+    /** synchronised / unsynchronised per the time service; unknown when the agent cannot tell. */
+    state: z.enum(["synchronised", "unsynchronised", "unknown"]),
+    /** What told it: `timesyncd` (its flag file), `timedatectl` (the kernel's NTP status), `none`. */
+    source: z.string().min(1).max(32),
+    /** Since when the state holds (ms), when known. */
+    since: epochMs.nullable(),
+    /** The last jump of the wall clock against the monotonic clock, if any since start. */
+    lastJump: z
+      .object({ at: epochMs, deltaMs: z.number().int() })
+      .strict()
+      .nullable(),
+    /** Readings still waiting in the outbox whose time could not be trusted or corrected. */
+    untrustedPending: z.number().int().min(0),
+  })
+  .strict();
+export type AgentClock = z.output<typeof agentClock>;
+
 const faultCounters = z
   .object({
     sensor_fault: z.number().int().min(0),
@@ -147,6 +182,7 @@ export const probeHealth = z
       })
       .strict()
       .optional(),
+    clock: agentClock.optional(),
   })
   .strict();
 export type ProbeHealth = z.output<typeof probeHealth>;
