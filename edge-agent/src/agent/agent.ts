@@ -214,7 +214,7 @@ export class Agent {
     this.pending = [];
     if (batch.length === 0 || !this.outboxRef) return;
     try {
-      const { gaps } = this.outboxRef.append(batch);
+      const { gaps, extendedGaps } = this.outboxRef.append(batch);
       for (const g of gaps) {
         this.log.warn(
           {
@@ -227,7 +227,13 @@ export class Agent {
           "outbox full: oldest readings evicted",
         );
       }
-      this.publisherRef?.notify({ gaps: gaps.length > 0 });
+      // Every further poll cycle of the same outage extends the record: one warning per gap.
+      for (const g of extendedGaps)
+        this.log.debug(
+          { gapId: g.gapId, toSeq: g.toSeq, droppedCount: g.droppedCount },
+          "gap record extended",
+        );
+      this.publisherRef?.notify({ gaps: gaps.length + extendedGaps.length > 0 });
     } catch (err) {
       this.log.error({ err, lost: batch.length }, "readings could not be stored in the outbox");
     }

@@ -23,14 +23,25 @@
  * used, and the birth's `nextSeq` announces the jump. A `kill -9` keeps the WAL (same boot), so
  * numbering simply continues.
  *
- * Gap records are kept in their own table and are never evicted. A small `status` table holds
- * what the running agent wants `coldtrace-agent status` to see (WAL lets that reader in while
- * the agent writes).
+ * Gap records are kept in their own table. Evictions that follow each other without a
+ * surviving reading between them (an outage on a full outbox: one per poll cycle) extend the
+ * same record as long as it has not been handed to the publisher yet (`sealGap`), so one
+ * outage is one gap record. The table is bounded (`maxGapRecords`): past it, the two oldest
+ * records are merged into one that covers both (never dropped: a gap is never silent). A
+ * merged record may cover one the gateway already has; it then sees the range twice, which
+ * over-reports and never under-reports.
+ *
+ * Each reading also keeps the monotonic clock (CLOCK_MONOTONIC, shared by every process of one
+ * boot) at which it was taken, the boot it was taken in, and its time quality, so readings
+ * taken while the wall clock was not synchronised can be re-anchored once it is (`reanchor`).
+ *
+ * A small `status` table holds what the running agent wants `coldtrace-agent status` to see
+ * (WAL lets that reader in while the agent writes).
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { ColdtraceError, type GapRecord, type Quality } from "@coldtrace/protocol";
+import { ColdtraceError, type GapRecord, type Quality, type TimeQuality } from "@coldtrace/protocol";
 
 export type SynchronousMode = "OFF" | "NORMAL" | "FULL";
 
@@ -41,11 +52,22 @@ export interface NewReading {
   observedAt: number;
   tempC: number | null;
   quality: Quality;
+  /** CLOCK_MONOTONIC ms when it was taken (same clock in every process of a boot). */
+  monoMs?: number;
+  /** Absent: the wall clock was trusted when it was taken. */
+  timeQuality?: TimeQuality;
 }
 
 /** A reading stored in the outbox, with its per-agent sequence number. */
-export interface StoredReading extends NewReading {
+export interface StoredReading {
   seq: number;
+  probeId: string;
+  unitId: string;
+  observedAt: number;
+  tempC: number | null;
+  quality: Quality;
+  /** null: the wall clock was trusted. */
+  timeQuality: TimeQuality | null;
 }
 
 export interface OutboxStats {
@@ -74,6 +96,8 @@ export interface OutboxOptions {
   now?: () => number;
   /** Sequence numbers reserved per FULL-synced write (default 10,000). */
   seqReserveBlock?: number;
+  /** Most gap records kept; past it the two oldest are merged (default 1000). */
+  maxGapRecords?: number;
   /** Identity of the current boot; defaults to /proc/sys/kernel/random/boot_id. Tests inject it. */
   bootId?: string;
 }
@@ -89,8 +113,10 @@ function currentBootId(): string {
 
 export interface AppendResult {
   readings: StoredReading[];
-  /** Gap records written by this append because the size bound was reached. */
+  /** Gap records this append created because the size bound was reached. */
   gaps: GapRecord[];
+  /** Gap records this append extended (contiguous evictions, not yet handed to the publisher). */
+  extendedGaps: GapRecord[];
 }
 
 const SCHEMA = `
@@ -108,7 +134,28 @@ CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL, up
 INSERT OR IGNORE INTO meta (key, value) VALUES ('nextSeq', 1), ('evictedTotal', 0), ('gapCounter', 0),
   ('seqReservedTo', 0), ('cleanShutdown', 1);
 CREATE TABLE IF NOT EXISTS boot (id INTEGER PRIMARY KEY CHECK (id = 1), boot_id TEXT NOT NULL) STRICT;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('bootSeq', 0);
 `;
+
+/** Columns added after the first release: added in place to an existing outbox file. */
+const ADDED_COLUMNS: { table: string; column: string; decl: string }[] = [
+  { table: "readings", column: "mono_ms", decl: "REAL" },
+  { table: "readings", column: "boot_seq", decl: "INTEGER" },
+  { table: "readings", column: "time_quality", decl: "TEXT" },
+  { table: "gaps", column: "sealed", decl: "INTEGER NOT NULL DEFAULT 0" },
+];
+
+function addMissingColumns(db: DatabaseSync): void {
+  for (const { table, column, decl } of ADDED_COLUMNS) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`);
+  }
+}
+
+type GapRow = Omit<GapRecord, "v"> & { v: 1 };
+
+/** Sorted union of two id lists. */
+const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])].sort();
 
 /**
  * Make a reading fit the contract before it is stored, so what the outbox holds can be sent
@@ -116,7 +163,7 @@ CREATE TABLE IF NOT EXISTS boot (id INTEGER PRIMARY KEY CHECK (id = 1), boot_id 
  * when it is a finite number within the contract's bounds (docs/protocol.md "Telemetry").
  * A value the probe reported as ok but that is not a usable temperature becomes out_of_range.
  */
-function contractReading(r: NewReading): NewReading {
+function contractReading(r: NewReading): Omit<StoredReading, "seq"> {
   const { tempC } = r;
   const usable = tempC !== null && Number.isFinite(tempC) && tempC >= -273.15 && tempC <= 1000;
   return {
@@ -125,6 +172,7 @@ function contractReading(r: NewReading): NewReading {
     observedAt: Math.round(r.observedAt),
     tempC: usable ? tempC : null,
     quality: r.quality === "ok" && !usable ? "out_of_range" : r.quality,
+    timeQuality: r.timeQuality ?? null,
   };
 }
 
@@ -135,10 +183,13 @@ export class Outbox {
   private readonly agentId: string;
   private readonly evictChunk: number;
   private readonly now: () => number;
-  private depth: number;
+  private depthCount: number;
   private readonly synchronous: SynchronousMode;
   private readonly reserveBlock: number;
+  private readonly maxGapRecords: number;
   private reservedTo = 0;
+  /** Numbers this boot of the box (changes whenever the kernel's boot_id does). */
+  readonly bootSeq: number;
   /** Sequence numbers skipped at open after an unclean stop across a reboot (0 if none). */
   readonly skippedSeqs: number = 0;
   private readonly stmts: {
@@ -155,7 +206,13 @@ export class Outbox {
     pendingGaps: StatementSync;
     removeGap: StatementSync;
     gapCount: StatementSync;
+    latestOpenGap: StatementSync;
+    updateGap: StatementSync;
+    oldestGaps: StatementSync;
+    sealGap: StatementSync;
     setStatus: StatementSync;
+    reanchor: StatementSync;
+    untrusted: StatementSync;
   };
 
   private constructor(db: DatabaseSync, opts: OutboxOptions) {
@@ -173,14 +230,14 @@ export class Outbox {
       getMeta: s("SELECT value FROM meta WHERE key = ?"),
       setMeta: s("UPDATE meta SET value = ? WHERE key = ?"),
       insert: s(
-        "INSERT INTO readings (seq, unit_id, probe_id, observed_at, temp_c, quality) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO readings (seq, unit_id, probe_id, observed_at, temp_c, quality, mono_ms, boot_seq, time_quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
       remove: s("DELETE FROM readings WHERE seq IN (SELECT value FROM json_each(?))"),
       pendingAfter: s(
-        "SELECT seq, unit_id AS unitId, probe_id AS probeId, observed_at AS observedAt, temp_c AS tempC, quality FROM readings WHERE seq > ? ORDER BY seq LIMIT ?",
+        "SELECT seq, unit_id AS unitId, probe_id AS probeId, observed_at AS observedAt, temp_c AS tempC, quality, time_quality AS timeQuality FROM readings WHERE seq > ? ORDER BY seq LIMIT ?",
       ),
       pendingRange: s(
-        "SELECT seq, unit_id AS unitId, probe_id AS probeId, observed_at AS observedAt, temp_c AS tempC, quality FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+        "SELECT seq, unit_id AS unitId, probe_id AS probeId, observed_at AS observedAt, temp_c AS tempC, quality, time_quality AS timeQuality FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
       ),
       oldest: s("SELECT observed_at FROM readings ORDER BY seq LIMIT 1"),
       evictRange: s(
@@ -193,13 +250,26 @@ export class Outbox {
       pendingGaps: s("SELECT payload FROM gaps ORDER BY created_at, gap_id"),
       removeGap: s("DELETE FROM gaps WHERE gap_id = ?"),
       gapCount: s("SELECT count(*) AS n FROM gaps"),
+      latestOpenGap: s(
+        "SELECT payload FROM gaps WHERE sealed = 0 ORDER BY json_extract(payload, '$.toSeq') DESC LIMIT 1",
+      ),
+      updateGap: s("UPDATE gaps SET payload = ? WHERE gap_id = ?"),
+      oldestGaps: s("SELECT payload FROM gaps ORDER BY json_extract(payload, '$.fromSeq') LIMIT 2"),
+      sealGap: s("UPDATE gaps SET sealed = 1 WHERE gap_id = ?"),
       setStatus: s(
         "INSERT INTO status (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
       ),
+      reanchor: s(
+        `UPDATE readings SET observed_at = CAST(round(mono_ms + ?) AS INTEGER), time_quality = 'reanchored'
+          WHERE boot_seq = ? AND mono_ms IS NOT NULL AND mono_ms > ? AND mono_ms <= ?
+            AND time_quality IN (SELECT value FROM json_each(?))`,
+      ),
+      untrusted: s("SELECT count(*) AS n FROM readings WHERE time_quality IN ('unsynchronised', 'stepped')"),
     };
-    this.depth = Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
+    this.depthCount = Number((db.prepare("SELECT count(*) AS n FROM readings").get() as { n: number }).n);
     this.synchronous = opts.synchronous ?? "NORMAL";
     this.reserveBlock = Math.max(1, opts.seqReserveBlock ?? 10_000);
+    this.maxGapRecords = Math.max(1, opts.maxGapRecords ?? 1000);
     const bootId = opts.bootId ?? currentBootId();
     const lastBoot = (
       db.prepare("SELECT boot_id FROM boot WHERE id = 1").get() as { boot_id: string } | undefined
@@ -212,7 +282,9 @@ export class Outbox {
       resumeAt = reservedTo + 1;
       this.skippedSeqs = resumeAt - nextSeq;
     }
+    this.bootSeq = this.meta("bootSeq") + (lastBoot === bootId ? 0 : 1);
     this.durably(() => {
+      this.stmts.setMeta.run(this.bootSeq, "bootSeq");
       this.stmts.setMeta.run(resumeAt, "nextSeq");
       this.stmts.setMeta.run(0, "cleanShutdown");
       this.stmts.setMeta.run(resumeAt - 1 + this.reserveBlock, "seqReservedTo");
@@ -248,6 +320,7 @@ export class Outbox {
       // 1 MiB page cache instead of 2: the outbox is written at the end and read from the front.
       db.exec("PRAGMA cache_size = -1024");
       db.exec(SCHEMA);
+      addMissingColumns(db);
       return new Outbox(db, opts);
     } catch (err) {
       db?.close();
@@ -287,7 +360,7 @@ export class Outbox {
    * describing them is stored in the same transaction.
    */
   append(readings: readonly NewReading[]): AppendResult {
-    if (readings.length === 0) return { readings: [], gaps: [] };
+    if (readings.length === 0) return { readings: [], gaps: [], extendedGaps: [] };
     const last = this.meta("nextSeq") + readings.length - 1;
     if (last > this.reservedTo) {
       // Reserve durably before any number beyond the reservation can leave the box.
@@ -300,22 +373,41 @@ export class Outbox {
       const stored: StoredReading[] = [];
       for (const input of readings) {
         const r = contractReading(input);
-        this.stmts.insert.run(seq, r.unitId, r.probeId, r.observedAt, r.tempC, r.quality);
+        this.stmts.insert.run(
+          seq,
+          r.unitId,
+          r.probeId,
+          r.observedAt,
+          r.tempC,
+          r.quality,
+          input.monoMs ?? null,
+          input.monoMs === undefined ? null : this.bootSeq,
+          r.timeQuality,
+        );
         stored.push({ ...r, seq });
         seq += 1;
       }
       this.stmts.setMeta.run(seq, "nextSeq");
-      this.depth += stored.length;
-      const gaps: GapRecord[] = [];
-      while (this.depth > this.maxReadings) {
-        gaps.push(this.evictOldest(Math.max(this.evictChunk, this.depth - this.maxReadings)));
+      this.depthCount += stored.length;
+      const gaps = new Map<string, GapRecord>();
+      const extended = new Map<string, GapRecord>();
+      while (this.depthCount > this.maxReadings) {
+        const { gap, isNew } = this.evictOldest(
+          Math.max(this.evictChunk, this.depthCount - this.maxReadings),
+        );
+        if (isNew || gaps.has(gap.gapId)) gaps.set(gap.gapId, gap);
+        else extended.set(gap.gapId, gap);
       }
-      return { readings: stored, gaps };
+      return { readings: stored, gaps: [...gaps.values()], extendedGaps: [...extended.values()] };
     });
   }
 
-  /** Evict the `count` oldest readings and store the gap record that says so. Inside a transaction. */
-  private evictOldest(count: number): GapRecord {
+  /**
+   * Evict the `count` oldest readings and record it: the latest gap record is extended when
+   * this range follows it directly and it was not handed to the publisher yet; otherwise a new
+   * record. Inside a transaction.
+   */
+  private evictOldest(count: number): { gap: GapRecord; isNew: boolean } {
     const r = this.stmts.evictRange.get(count) as {
       fromSeq: number;
       toSeq: number;
@@ -327,17 +419,10 @@ export class Outbox {
     };
     this.stmts.evictDelete.run(r.toSeq);
     const n = Number(r.n);
-    this.depth -= n;
-    const evictedTotal = this.meta("evictedTotal") + n;
-    this.stmts.setMeta.run(evictedTotal, "evictedTotal");
-    const counter = this.meta("gapCounter") + 1;
-    this.stmts.setMeta.run(counter, "gapCounter");
+    this.depthCount -= n;
+    this.stmts.setMeta.run(this.meta("evictedTotal") + n, "evictedTotal");
     const at = this.now();
-    const gap: GapRecord = {
-      v: 1,
-      agentId: this.agentId,
-      gapId: `gap-${at}-${counter}`,
-      reason: "outbox_evicted",
+    const range = {
       unitIds: (JSON.parse(r.units) as string[]).sort(),
       probeIds: (JSON.parse(r.probes) as string[]).sort(),
       fromObservedAt: Number(r.fromAt),
@@ -345,17 +430,52 @@ export class Outbox {
       fromSeq: Number(r.fromSeq),
       toSeq: Number(r.toSeq),
       droppedCount: n,
+    };
+    const open = this.stmts.latestOpenGap.get() as { payload: string } | undefined;
+    const last = open ? (JSON.parse(open.payload) as GapRow) : undefined;
+    if (last && last.toSeq + 1 === range.fromSeq) {
+      const gap = { ...merge(last, range), at };
+      this.stmts.updateGap.run(JSON.stringify(gap), gap.gapId);
+      return { gap, isNew: false };
+    }
+    const gap: GapRecord = {
+      v: 1,
+      agentId: this.agentId,
+      gapId: this.newGapId(at),
+      reason: "outbox_evicted",
+      ...range,
       at,
     };
     this.stmts.insertGap.run(gap.gapId, JSON.stringify(gap), at);
-    return gap;
+    this.boundGaps(at);
+    return { gap, isNew: true };
+  }
+
+  private newGapId(at: number): string {
+    const counter = this.meta("gapCounter") + 1;
+    this.stmts.setMeta.run(counter, "gapCounter");
+    return `gap-${at}-${counter}`;
+  }
+
+  /** Past `maxGapRecords`, the two oldest records become one that covers both. */
+  private boundGaps(at: number): void {
+    while (Number((this.stmts.gapCount.get() as { n: number }).n) > this.maxGapRecords) {
+      const [a, b] = (this.stmts.oldestGaps.all() as { payload: string }[]).map(
+        (row) => JSON.parse(row.payload) as GapRow,
+      );
+      if (!a || !b) return;
+      const gap: GapRecord = { ...merge(a, b), gapId: this.newGapId(at), at };
+      this.stmts.removeGap.run(a.gapId);
+      this.stmts.removeGap.run(b.gapId);
+      this.stmts.insertGap.run(gap.gapId, JSON.stringify(gap), at);
+    }
   }
 
   /** Delete readings the broker acknowledged. Unknown seqs (already evicted or acked) are ignored. */
   ack(seqs: readonly number[]): number {
     if (seqs.length === 0) return 0;
     const removed = Number(this.stmts.remove.run(JSON.stringify(seqs)).changes);
-    this.depth -= removed;
+    this.depthCount -= removed;
     return removed;
   }
 
@@ -379,6 +499,43 @@ export class Outbox {
     this.stmts.removeGap.run(gapId);
   }
 
+  /** The publisher is about to send this record: from now on it is never extended. */
+  sealGap(gapId: string): void {
+    this.stmts.sealGap.run(gapId);
+  }
+
+  /**
+   * Re-anchors readings of the current boot whose wall time was not trusted: their
+   * `observedAt` becomes `monoMs + offsetMs` (the offset of a trusted wall clock to the
+   * monotonic clock) and their time quality `reanchored`. Only readings with
+   * `afterMono < monoMs <= untilMono` and one of the given qualities. Returns how many.
+   */
+  reanchor(opts: {
+    offsetMs: number;
+    qualities: readonly TimeQuality[];
+    afterMono?: number;
+    untilMono?: number;
+  }): number {
+    const changes = this.stmts.reanchor.run(
+      opts.offsetMs,
+      this.bootSeq,
+      opts.afterMono ?? Number.NEGATIVE_INFINITY,
+      opts.untilMono ?? Number.POSITIVE_INFINITY,
+      JSON.stringify(opts.qualities),
+    ).changes;
+    return Number(changes);
+  }
+
+  /** Readings waiting whose time is `unsynchronised` or `stepped`. */
+  untrustedPending(): number {
+    return Number((this.stmts.untrusted.get() as { n: number }).n);
+  }
+
+  /** Readings waiting for a PUBACK (kept in memory: no query). */
+  get depth(): number {
+    return this.depthCount;
+  }
+
   get nextSeq(): number {
     return this.meta("nextSeq");
   }
@@ -386,7 +543,7 @@ export class Outbox {
   stats(): OutboxStats {
     const oldest = this.stmts.oldest.get() as { observed_at: number } | undefined;
     return {
-      depth: this.depth,
+      depth: this.depthCount,
       oldestObservedAt: oldest ? Number(oldest.observed_at) : null,
       evictedTotal: this.meta("evictedTotal"),
       gapDepth: Number((this.stmts.gapCount.get() as { n: number }).n),
@@ -412,6 +569,20 @@ export class Outbox {
       this.db.close();
     }
   }
+}
+
+/** One record covering both: seq and time ranges spanned, ids united, counts added. */
+function merge(a: GapRow, b: Omit<GapRow, "v" | "agentId" | "gapId" | "reason" | "at">): GapRecord {
+  return {
+    ...a,
+    unitIds: union(a.unitIds, b.unitIds),
+    probeIds: union(a.probeIds, b.probeIds),
+    fromObservedAt: Math.min(a.fromObservedAt, b.fromObservedAt),
+    toObservedAt: Math.max(a.toObservedAt, b.toObservedAt),
+    fromSeq: Math.min(a.fromSeq, b.fromSeq),
+    toSeq: Math.max(a.toSeq, b.toSeq),
+    droppedCount: a.droppedCount + b.droppedCount,
+  };
 }
 
 export interface OutboxSnapshot extends OutboxStats {

@@ -9,7 +9,7 @@
  *     live   : seq ≥ liveFromSeq (readings written during this session), backfill=false,
  *              after a short batching delay so one poll cycle becomes one message per unit
  *     replay : seq < liveFromSeq (left over from before this connect), backfill=true, oldest first
- *     gaps   : every pending gap record
+ *     gaps   : every pending gap record, once the outbox is no longer full
  *   PUBACK ─▶ outbox.ack(seqs) / outbox.ackGap(id)
  *        │
  *   close ─▶ forget everything in flight (the rows are still in the outbox) ─▶ reconnect after
@@ -376,18 +376,29 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     });
   }
 
-  /** Fill the in-flight window: gap records first, then live readings, then the replay backlog. */
+  /**
+   * Fill the in-flight window: gap records (once the outbox has room again), live readings,
+   * then the replay backlog.
+   *
+   * A gap record waits while the outbox is still full: right after a reconnect the next poll
+   * cycles may evict again, and those evictions extend the record as long as it is unsent, so
+   * one outage stays one record. It goes out as soon as the replay has made room (below 90 % of
+   * the bound) or is complete; by then the gateway also has every evicted reading that had
+   * reached it before, which is what it checks a gap record against.
+   */
   private drain(): void {
     const s = this.session;
     if (!s?.ready || s.closed) return;
     const { outbox } = this.deps;
     const window = this.deps.settings.inflightWindow;
     const maxBatch = this.deps.settings.batchMaxReadings;
-    if (s.gapsDirty) {
+    if (s.gapsDirty && (s.replayDone || outbox.depth < outbox.maxReadings * 0.9)) {
       s.gapsDirty = false;
       for (const gap of outbox.pendingGaps()) {
         if (s.gapsSent.has(gap.gapId)) continue;
         s.gapsSent.add(gap.gapId);
+        // From here on the record is what the gateway may have: later evictions start a new one.
+        outbox.sealGap(gap.gapId);
         s.inflight += 1;
         s.client.publish(this.topic("gap"), encodePayload("gap", gap), { qos: 1 }, (err) => {
           if (s.closed) return;
@@ -444,14 +455,26 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         const chunk = list.slice(i, i + maxBatch);
         // The outbox stores contract-valid readings (outbox.ts contractReading) and ids come
         // from the validated config, so the replay path serialises without re-validating.
-        const readings = chunk.map((r) => ({
-          seq: r.seq,
-          probeId: r.probeId,
-          observedAt: r.observedAt,
-          tempC: r.tempC,
-          quality: r.quality,
-          backfill,
-        }));
+        const readings = chunk.map((r) =>
+          r.timeQuality === null
+            ? {
+                seq: r.seq,
+                probeId: r.probeId,
+                observedAt: r.observedAt,
+                tempC: r.tempC,
+                quality: r.quality,
+                backfill,
+              }
+            : {
+                seq: r.seq,
+                probeId: r.probeId,
+                observedAt: r.observedAt,
+                tempC: r.tempC,
+                quality: r.quality,
+                backfill,
+                timeQuality: r.timeQuality,
+              },
+        );
         const payload = Buffer.from(
           JSON.stringify({ v: 1, agentId: this.deps.agentId, unitId, sessionId: s.id, sentAt, readings }),
           "utf8",

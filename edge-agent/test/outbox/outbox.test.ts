@@ -1,6 +1,7 @@
 /** The outbox on a real SQLite file: sequence numbers, eviction with gap records, ack. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { gapRecord } from "@coldtrace/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type NewReading, Outbox, readOutboxSnapshot } from "../../src/outbox/index.ts";
@@ -120,11 +121,13 @@ describe("Outbox", () => {
     });
     expect(box.pendingReadings(0, 100)[0]?.seq).toBe(5);
     expect(box.stats()).toMatchObject({ depth: 7, evictedTotal: 4, gapDepth: 1 });
-    // Gap records are durable and never evicted; they go only on ack.
+    // Once the publisher has it, a record is never extended; gap records go only on ack.
+    box.sealGap(gap?.gapId ?? "");
     box.append(Array.from({ length: 30 }, (_, i) => reading(11 + i)));
     const pending = box.pendingGaps();
-    expect(pending.length).toBeGreaterThan(1);
-    expect(pending[0]?.gapId).toBe(gap?.gapId);
+    expect(pending).toHaveLength(2);
+    expect(pending[0]).toEqual(gap);
+    expect(pending[1]).toMatchObject({ fromSeq: 5, toSeq: 31, droppedCount: 27 });
     box.close();
     const again = open(10, 4);
     expect(again.pendingGaps().map((g) => g.gapId)).toEqual(pending.map((g) => g.gapId));
@@ -133,14 +136,96 @@ describe("Outbox", () => {
     again.close();
   });
 
-  it("gap ranges chain without holes across several evictions", () => {
-    const box = open(5, 2);
-    const gaps = [];
-    for (let i = 0; i < 20; i++) gaps.push(...box.append([reading(i)]).gaps);
-    const evicted = gaps.reduce((n, g) => n + g.droppedCount, 0);
-    expect(evicted).toBe(20 - box.stats().depth);
-    for (let i = 1; i < gaps.length; i++) expect(gaps[i]?.fromSeq).toBe((gaps[i - 1]?.toSeq ?? 0) + 1);
-    expect(box.pendingReadings(0, 100)[0]?.seq).toBe((gaps.at(-1)?.toSeq ?? 0) + 1);
+  it("makes one gap record of an outage on a full outbox, however many poll cycles it lasts", () => {
+    const box = open(100, 1);
+    for (let i = 0; i < 100; i++) box.append([reading(i)]);
+    // 33 poll cycles of two probes while nothing can be sent: 33 evictions …
+    const created = [];
+    const extended = [];
+    for (let cycle = 0; cycle < 33; cycle++) {
+      const r = box.append([
+        reading(100 + cycle * 2, "fridge-2-top"),
+        reading(101 + cycle * 2, "box-7-core", "box-7"),
+      ]);
+      created.push(...r.gaps);
+      extended.push(...r.extendedGaps);
+    }
+    // … one record, covering every evicted reading without a hole.
+    const gaps = box.pendingGaps();
+    expect(gaps).toHaveLength(1);
+    expect(created).toHaveLength(1);
+    expect(extended).toHaveLength(32);
+    expect(gapRecord.parse(gaps[0])).toEqual(gaps[0]);
+    expect(gaps[0]).toMatchObject({ fromSeq: 1, toSeq: 66, droppedCount: 66 });
+    expect(box.stats().evictedTotal).toBe(66);
+    expect(box.pendingReadings(0, 1)[0]?.seq).toBe(67);
+    box.close();
+  });
+
+  it("starts a new record after readings were delivered in between", () => {
+    const box = open(10, 2);
+    for (let i = 0; i < 12; i++) box.append([reading(i)]);
+    expect(box.pendingGaps().map((g) => [g.fromSeq, g.toSeq])).toEqual([[1, 2]]);
+    // Connected for a moment: the oldest survivors were acknowledged, so the next eviction
+    // does not follow the record directly.
+    box.ack([3, 4]);
+    for (let i = 12; i < 15; i++) box.append([reading(i)]);
+    expect(box.pendingGaps().map((g) => [g.fromSeq, g.toSeq])).toEqual([
+      [1, 2],
+      [5, 6],
+    ]);
+    box.close();
+  });
+
+  it("bounds the gap table by merging the oldest records, never dropping one", () => {
+    const box = Outbox.open({
+      path,
+      agentId: "pi-1",
+      maxReadings: 10,
+      evictChunk: 2,
+      maxGapRecords: 3,
+      now: () => T0,
+    });
+    let dropped = 0;
+    for (let i = 0; i < 40; i++) {
+      const r = box.append([reading(i, i % 3 ? "fridge-2-top" : "box-7-core", i % 3 ? "fridge-2" : "box-7")]);
+      // As after a publish attempt each time: every record is sealed, none is extended.
+      for (const g of r.gaps) box.sealGap(g.gapId);
+      dropped += r.gaps.reduce((n, g) => n + g.droppedCount, 0);
+    }
+    const gaps = box.pendingGaps();
+    expect(gaps).toHaveLength(3);
+    expect(gaps.reduce((n, g) => n + g.droppedCount, 0)).toBe(dropped);
+    expect(dropped).toBe(30);
+    expect(Math.min(...gaps.map((g) => g.fromSeq))).toBe(1);
+    expect(Math.max(...gaps.map((g) => g.toSeq))).toBe(30);
+    for (const g of gaps) expect(gapRecord.parse(g)).toEqual(g);
+    box.close();
+  });
+
+  it("opens an outbox written by an older agent, adding the new columns in place", () => {
+    const old = new DatabaseSync(path);
+    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+      CREATE TABLE readings (seq INTEGER PRIMARY KEY, unit_id TEXT NOT NULL, probe_id TEXT NOT NULL,
+        observed_at INTEGER NOT NULL, temp_c REAL, quality TEXT NOT NULL) STRICT;
+      CREATE TABLE gaps (gap_id TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;
+      INSERT INTO meta (key, value) VALUES ('nextSeq', 2), ('evictedTotal', 0), ('gapCounter', 0),
+        ('seqReservedTo', 0), ('cleanShutdown', 1);
+      INSERT INTO readings VALUES (1, 'fridge-2', 'fridge-2-top', ${T0}, 4.5, 'ok');`);
+    old.close();
+    const box = open();
+    expect(box.pendingReadings(0, 10)).toEqual([
+      {
+        seq: 1,
+        unitId: "fridge-2",
+        probeId: "fridge-2-top",
+        observedAt: T0,
+        tempC: 4.5,
+        quality: "ok",
+        timeQuality: null,
+      },
+    ]);
+    expect(box.append([reading(1)]).readings[0]?.seq).toBe(2);
     box.close();
   });
 
