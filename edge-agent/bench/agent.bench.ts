@@ -17,13 +17,13 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import { join } from "node:path";
 import { startTcpSlave } from "@coldtrace/simulators";
 import { startEmbeddedBroker } from "@coldtrace/testkit";
 import { stringify } from "yaml";
 import { type NewReading, Outbox } from "../src/outbox/index.ts";
 import { tempDir } from "../test/helpers/tmp.ts";
+import { machine, writeSection } from "./report.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_SECONDS ?? 15);
@@ -243,29 +243,6 @@ async function replay(backlog: number): Promise<Replay> {
   return { backlog, seconds, readingsPerSecond: backlog / seconds, rssMaxMiB: rssMax / MiB };
 }
 
-function machine(): string {
-  const cpus = os.cpus();
-  let commit = "unknown";
-  try {
-    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim();
-  } catch {}
-  return `${cpus[0]?.model ?? "unknown CPU"} × ${cpus.length}, ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, ${os.type()} ${os.release()} ${os.arch()}, Node ${process.version}, commit ${commit}`;
-}
-
-function writeSection(body: string): void {
-  const file = new URL("../../docs/benchmarks.md", import.meta.url);
-  const heading = "## Edge agent (bench:agent)";
-  const doc = readFileSync(file, "utf8");
-  const start = doc.indexOf(heading);
-  let next: string;
-  if (start === -1) next = `${doc.trimEnd()}\n\n${heading}\n\n${body}\n`;
-  else {
-    const after = doc.indexOf("\n## ", start + heading.length);
-    next = `${doc.slice(0, start)}${heading}\n\n${body}\n${after === -1 ? "" : doc.slice(after)}`;
-  }
-  writeFileSync(file, next);
-}
-
 const results: Footprint[] = [];
 for (const n of (process.env.BENCH_PROBES ?? "32,200").split(",").filter(Boolean).map(Number)) {
   process.stderr.write(`footprint: ${n} probes, ${WARMUP_S} s warm-up + ${SECONDS} s …\n`);
@@ -304,5 +281,5 @@ const body = [
   "",
   "Re-run: `npm run bench:agent` (`BENCH_SECONDS=20` for a shorter window).",
 ].join("\n");
-if (process.env.BENCH_NO_WRITE !== "1") writeSection(body);
+if (process.env.BENCH_NO_WRITE !== "1") writeSection("## Edge agent (bench:agent)", body);
 process.stdout.write(`${body}\n`);

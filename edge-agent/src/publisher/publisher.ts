@@ -13,7 +13,8 @@
  *   PUBACK ─▶ outbox.ack(seqs) / outbox.ackGap(id)
  *        │
  *   close ─▶ forget everything in flight (the rows are still in the outbox) ─▶ reconnect after
- *            a jittered exponential backoff with a brand-new client and sessionId
+ *            an exponential backoff with full jitter (capped at 5 s by default) with a brand-new
+ *            client and sessionId
  *
  * A new mqtt.js client per connection (reconnectPeriod 0) keeps mqtt.js's own in-memory
  * resend queue out of the way: the outbox is the only store, so a replay after reconnect is
@@ -88,6 +89,8 @@ export interface PublisherDeps {
   birth: BirthTemplate;
   log: Logger;
   clock?: Clock;
+  /** Source of the reconnect jitter, in [0, 1) (tests pass a fixed sequence). */
+  random?: () => number;
 }
 
 export interface PublisherStatus {
@@ -307,8 +310,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (this.stopped) return;
     const { minMs, maxMs } = this.deps.settings.reconnect;
     const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(this.attempt, 30));
-    // "Equal jitter": half fixed, half random, so a fleet that lost the same broker spreads out.
-    const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    // "Full jitter" (AWS Architecture Blog, "Exponential Backoff And Jitter"): anywhere up to the
+    // ceiling, so agents that lost the same broker at the same instant do not come back in step.
+    // With the 5 s cap no agent waits more than 5 s after the broker is back (bench:reconnect).
+    const delayMs = Math.round((this.deps.random ?? Math.random)() * ceiling);
     this.attempt += 1;
     this.log.debug({ delayMs, attempt: this.attempt }, "mqtt reconnect scheduled");
     this.reconnectTimer = this.clock.setTimeout(() => {

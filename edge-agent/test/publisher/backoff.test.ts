@@ -10,7 +10,7 @@ import { Publisher } from "../../src/publisher/index.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 describe("Publisher reconnect backoff", () => {
-  it("doubles from minMs up to maxMs, each delay jittered within its upper half", async () => {
+  it("doubles its ceiling from minMs up to maxMs, each delay drawn below it (full jitter)", async () => {
     const tmp = tempDir();
     const delays: number[] = [];
     const sink = new Writable({
@@ -27,7 +27,10 @@ describe("Publisher reconnect backoff", () => {
     const outbox = Outbox.open({ path: join(tmp.dir, "outbox.db"), agentId: "pi-1", maxReadings: 100 });
     // Nothing listens on this port: every attempt fails at once.
     const url = `mqtt://127.0.0.1:${await freePort()}`;
+    const draws = [0.5, 0.99, 0, 0.25, 0.75, 0.5];
+    let draw = 0;
     const publisher = new Publisher({
+      random: () => draws[draw++ % draws.length] ?? 0,
       siteId: "store-12",
       agentId: "pi-1",
       outbox,
@@ -72,9 +75,7 @@ describe("Publisher reconnect backoff", () => {
     await publisher.stop();
     outbox.close();
     tmp.remove();
-    ceilings.forEach((c, i) => {
-      expect(delays[i]).toBeGreaterThanOrEqual(c / 2);
-      expect(delays[i]).toBeLessThanOrEqual(c);
-    });
+    // Each delay is its draw times the ceiling: 0.5 × 100, 0.99 × 200, 0 × 400, …
+    expect(delays.slice(0, ceilings.length)).toEqual(ceilings.map((c, i) => Math.round((draws[i] ?? 0) * c)));
   });
 });

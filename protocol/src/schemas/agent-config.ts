@@ -328,14 +328,20 @@ const mqttSection = z
       .optional(),
     keepaliveSec: z.number().int().min(5).max(3600).default(30),
     connectTimeoutMs: z.number().int().min(500).max(120_000).default(10_000),
+    /**
+     * Backoff between connection attempts: a ceiling doubling from minMs up to maxMs, each
+     * delay drawn at random below it (full jitter), so a fleet that lost the same broker
+     * spreads out. The 5 s cap keeps the wait after the broker is back under 5 s
+     * (bench:reconnect measures it).
+     */
     reconnect: z
       .object({
         minMs: z.number().int().min(10).default(1000),
-        maxMs: z.number().int().min(10).default(60_000),
+        maxMs: z.number().int().min(10).default(5000),
       })
       .strict()
       .refine((r) => r.minMs <= r.maxMs, { message: "minMs must not exceed maxMs", path: ["minMs"] })
-      .default({ minMs: 1000, maxMs: 60_000 }),
+      .default({ minMs: 1000, maxMs: 5000 }),
     batch: z
       .object({
         maxReadings: z.number().int().min(1).max(MAX_READINGS_PER_BATCH).default(500),

@@ -134,10 +134,7 @@ export const agentClock = z
     /** Since when the state holds (ms), when known. */
     since: epochMs.nullable(),
     /** The last jump of the wall clock against the monotonic clock, if any since start. */
-    lastJump: z
-      .object({ at: epochMs, deltaMs: z.number().int() })
-      .strict()
-      .nullable(),
+    lastJump: z.object({ at: epochMs, deltaMs: z.number().int() }).strict().nullable(),
     /** Readings still waiting in the outbox whose time could not be trusted or corrected. */
     untrustedPending: z.number().int().min(0),
   })
