@@ -6,6 +6,8 @@
  *        └──────reading──▶ local alarm ──▶ acquisition.writeCoil (works with no network)
  *   every healthIntervalMs, and when a probe changes state: probe health (+ outbox depth) ─▶ publisher
  *   every statusIntervalMs: status rows in the outbox DB ─▶ read by `coldtrace-agent status`
+ *   time keeper: each reading stamped (monotonic time, time quality); telemetry held while the
+ *   clock is untrusted; once it is trusted, waiting readings re-anchored in the outbox
  *
  * The constructor only stores dependencies; work happens in start()/stop() (zigbee2mqtt's
  * extension habit). Acquisition is injected, so tests feed readings at that seam.
@@ -18,6 +20,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { type AgentConfig, configHash } from "../config/index.ts";
 import { type NewReading, Outbox } from "../outbox/index.ts";
 import { type BirthTemplate, Publisher } from "../publisher/index.ts";
+import { type ClockSyncSource, syncSourceFor, TimeKeeper, type TimeSource } from "../timekeeping/index.ts";
 
 export type ProbeHealthEntry = ProbeHealth["probes"][number];
 
@@ -35,6 +38,10 @@ export interface AgentDeps {
   /** The root logger; the agent makes per-component children with the configured levels. */
   log: Logger;
   clock?: Clock;
+  /** Wall and monotonic time for clock integrity (tests pass a fake with a jump). */
+  time?: TimeSource;
+  /** Whether the wall clock is synchronised; default from `agent.clock.sync`. */
+  clockSync?: ClockSyncSource;
 }
 
 /** Set by the bundle build (deploy/build.ts); from source, read from package.json. */
@@ -94,6 +101,10 @@ export class Agent {
   private healthSignature = "";
   private startedAt = 0;
   private running = false;
+  private timeKeeper: TimeKeeper | undefined;
+  private holdTimer: unknown;
+  /** The clock stayed untrusted longer than holdUnsyncedMs: flagged readings go out. */
+  private holdExpired = false;
 
   constructor(deps: AgentDeps) {
     this.deps = deps;
@@ -181,8 +192,25 @@ export class Agent {
       log: componentLogger(log, config, "alarm"),
       clock: this.clock,
     });
+    const clockCfg = config.agent.clock;
+    const publisher = this.publisherRef;
+    this.timeKeeper = new TimeKeeper({
+      ...(this.deps.time ? { source: this.deps.time } : {}),
+      sync: this.deps.clockSync ?? (await syncSourceFor(clockCfg.sync)),
+      clock: this.clock,
+      log: componentLogger(log, config, "clock"),
+      checkIntervalMs: clockCfg.checkIntervalMs,
+      jumpThresholdMs: clockCfg.jumpThresholdMs,
+      onTrusted: (offsetMs) => outbox.reanchor({ offsetMs, qualities: ["unsynchronised", "stepped"] }),
+      onChange: () => {
+        this.updateHold();
+        this.publishHealth();
+      },
+    });
+    await this.timeKeeper.start();
+    this.updateHold();
     this.running = true;
-    this.publisherRef.start();
+    publisher.start();
     if (stats.gapDepth > 0) this.publisherRef.notify({ gaps: true });
     await acquisition.start((r) => this.onReading(r));
     this.scheduleHealth();
@@ -193,12 +221,15 @@ export class Agent {
 
   private onReading(r: NewReading): void {
     if (!this.running) return;
+    const stamp = this.timeKeeper?.stamp(r.observedAt);
     this.pending.push({
       probeId: r.probeId,
       unitId: r.unitId,
       observedAt: r.observedAt,
       tempC: r.tempC,
       quality: r.quality,
+      ...(stamp ? { monoMs: stamp.monoMs } : {}),
+      ...(stamp?.timeQuality ? { timeQuality: stamp.timeQuality } : {}),
     });
     this.alarm?.onReading(r);
     if (!this.flushQueued) {
@@ -258,7 +289,39 @@ export class Agent {
       at: this.clock.now(),
       probes,
       outbox: { depth: s.depth, oldestObservedAt: s.oldestObservedAt, evictedTotal: s.evictedTotal },
+      ...(this.timeKeeper ? { clock: this.timeKeeper.report(this.outboxRef.untrustedPending()) } : {}),
     };
+  }
+
+  /**
+   * Telemetry waits while the clock is not trusted, up to `agent.clock.holdUnsyncedMs` (a
+   * Node timer: monotonic, immune to the wall clock's jumps), so readings can be re-anchored
+   * before they leave; after that they go out flagged. A wall clock before 2000 holds them for
+   * good: their times could not even be sent.
+   */
+  private updateHold(): void {
+    const tk = this.timeKeeper;
+    const publisher = this.publisherRef;
+    if (!tk || !publisher) return;
+    if (tk.trusted()) {
+      if (this.holdTimer !== undefined) this.clock.clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+      this.holdExpired = false;
+      publisher.holdTelemetry(false);
+      return;
+    }
+    const unset = this.clock.now() < 946_684_800_000;
+    publisher.holdTelemetry(unset || !this.holdExpired);
+    if (this.holdTimer === undefined && (unset || !this.holdExpired)) {
+      this.holdTimer = this.clock.setTimeout(
+        () => {
+          this.holdTimer = undefined;
+          if (!unset) this.holdExpired = true;
+          this.updateHold();
+        },
+        unset ? 5000 : this.deps.config.agent.clock.holdUnsyncedMs,
+      );
+    }
   }
 
   private publishHealth(): void {
@@ -294,6 +357,10 @@ export class Agent {
         lastPublishAt: p?.lastPublishAt ?? null,
         probes: this.deps.acquisition.health(),
         alarms: this.alarm?.activeUnits() ?? [],
+        clock:
+          this.timeKeeper && this.outboxRef
+            ? this.timeKeeper.report(this.outboxRef.untrustedPending())
+            : null,
       });
     } catch (err) {
       this.log.warn({ err }, "status not written");
@@ -308,6 +375,8 @@ export class Agent {
     this.running = false;
     if (this.healthTimer !== undefined) this.clock.clearTimeout(this.healthTimer);
     if (this.statusTimer !== undefined) this.clock.clearTimeout(this.statusTimer);
+    if (this.holdTimer !== undefined) this.clock.clearTimeout(this.holdTimer);
+    this.timeKeeper?.stop();
     this.alarm?.stop();
     this.writeStatus();
     await this.publisherRef?.stop();

@@ -13,7 +13,7 @@
  * component gets a child logger with its own level.
  */
 import { parseArgs } from "node:util";
-import { isColdtraceError } from "@coldtrace/protocol";
+import { type AgentClock, isColdtraceError } from "@coldtrace/protocol";
 import pino, { type Logger } from "pino";
 import { type AcquisitionPort, AGENT_VERSION, Agent, systemdNotifier } from "../agent/index.ts";
 import { type AgentConfig, loadConfig } from "../config/index.ts";
@@ -137,9 +137,20 @@ function status(outboxPath: string, json: boolean, io: Io): number {
       }; last ok ${ago(p.lastOkAt, now)}`;
     }),
     `local alarms  ${((v("alarms") as string[] | undefined) ?? []).join(", ") || "none"}`,
+    clockLine(v("clock") as AgentClock | null | undefined, now),
   ];
   io.out(`${lines.join("\n")}\n`);
   return 0;
+}
+
+function clockLine(c: AgentClock | null | undefined, now: number): string {
+  if (!c) return "clock         unknown";
+  const jump = c.lastJump
+    ? `; last jump ${c.lastJump.deltaMs > 0 ? "+" : ""}${(c.lastJump.deltaMs / 1000).toFixed(1)} s at ${new Date(c.lastJump.at).toISOString()}`
+    : "";
+  const waiting =
+    c.untrustedPending > 0 ? `; ${c.untrustedPending} reading(s) with an untrusted time waiting` : "";
+  return `clock         ${c.state === "synchronised" ? "synchronised" : c.state === "unsynchronised" ? "NOT SYNCHRONISED" : "sync unknown"} (${c.source})${c.since ? `, since ${ago(c.since, now)}` : ""}${jump}${waiting}`;
 }
 
 function rootLogger(cfg: AgentConfig): Logger {

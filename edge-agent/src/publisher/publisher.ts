@@ -119,6 +119,8 @@ interface Session {
 }
 
 const MAX_FETCH = 5000;
+/** 2000-01-01: the contract's earliest event time (protocol epochMs). */
+const EARLIEST_VALID_TIME = 946_684_800_000;
 
 /** A session id: a new one per connect (Sparkplug bdSeq). */
 function newSessionId(): string {
@@ -145,6 +147,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private health: ProbeHealth | undefined;
   private readonly gateways = new Map<string, boolean>();
   private lastAckAt: number | null = null;
+  private waitingForClock = false;
+  /** Telemetry waits in the outbox (the clock is not trusted yet: readings may be re-anchored). */
+  private telemetryHeld = false;
 
   constructor(deps: PublisherDeps) {
     super();
@@ -224,6 +229,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (this.stopped) return;
     const sessionId = newSessionId();
     const connectedAt = this.clock.now();
+    if (connectedAt < EARLIEST_VALID_TIME) {
+      // A box that booted at the epoch: every payload's time would be invalid. Wait for the clock.
+      if (!this.waitingForClock)
+        this.log.warn({ wallClock: connectedAt }, "wall clock before 2000: not connecting until it is set");
+      this.waitingForClock = true;
+      this.scheduleReconnect();
+      return;
+    }
+    this.waitingForClock = false;
     let options: IClientOptions;
     try {
       options = this.clientOptions(sessionId, connectedAt);
@@ -268,7 +282,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.attempt = 0;
     session.liveFromSeq = this.deps.outbox.nextSeq;
     session.liveCursor = session.liveFromSeq - 1;
-    const birth: Birth = { v: 1, ...this.deps.birth, sessionId: id, nextSeq: session.liveFromSeq };
+    const template = this.deps.birth;
+    // Started before the clock was set: the start time re-anchored from the process's uptime.
+    const startedAt =
+      template.startedAt >= EARLIEST_VALID_TIME
+        ? template.startedAt
+        : Math.round(session.connectedAt - process.uptime() * 1000);
+    const birth: Birth = { v: 1, ...template, startedAt, sessionId: id, nextSeq: session.liveFromSeq };
     // Same socket, same order: the birth reaches the broker before any telemetry of the session.
     client.publish(this.topic("birth"), encodePayload("birth", birth), { qos: 1, retain: true });
     client.publish(
@@ -354,6 +374,18 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     }, this.deps.settings.batchDelayMs);
   }
 
+  /**
+   * Holds telemetry in the outbox (gap records, health and state still go) while the agent's
+   * clock is not trusted, so readings can be re-anchored before they are sent; releasing
+   * sends what waited.
+   */
+  holdTelemetry(held: boolean): void {
+    if (this.telemetryHeld === held) return;
+    this.telemetryHeld = held;
+    this.log.info({ held }, held ? "telemetry held until the clock is trusted" : "telemetry released");
+    if (!held) this.queueDrain();
+  }
+
   /** Publish probe health (retained); remembered and re-sent on every connect. */
   publishHealth(health: ProbeHealth): void {
     this.health = health;
@@ -404,8 +436,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         s.gapsSent.add(gap.gapId);
         // From here on the record is what the gateway may have: later evictions start a new one.
         outbox.sealGap(gap.gapId);
+        let payload: Buffer;
+        try {
+          payload = encodePayload("gap", gap);
+        } catch (err) {
+          // Written while the wall clock was before 2000: not sendable as it is; kept.
+          this.log.warn({ err, gapId: gap.gapId }, "gap record not sendable");
+          continue;
+        }
         s.inflight += 1;
-        s.client.publish(this.topic("gap"), encodePayload("gap", gap), { qos: 1 }, (err) => {
+        s.client.publish(this.topic("gap"), payload, { qos: 1 }, (err) => {
           if (s.closed) return;
           s.inflight -= 1;
           if (err) {
@@ -419,7 +459,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         });
       }
     }
-    while (s.inflight < window) {
+    while (s.inflight < window && !this.telemetryHeld) {
       const limit = Math.min(MAX_FETCH, maxBatch * (window - s.inflight));
       let rows = outbox.pendingReadings(s.liveCursor, limit);
       let backfill = false;
@@ -444,6 +484,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private publishRows(s: Session, rows: StoredReading[], backfill: boolean, maxBatch: number): void {
     const byUnit = new Map<string, StoredReading[]>();
     for (const r of rows) {
+      // Taken at a wall time before 2000 in an earlier boot: never re-anchored, not sendable.
+      if (r.observedAt < EARLIEST_VALID_TIME) continue;
       const list = byUnit.get(r.unitId);
       if (list) list.push(r);
       else byUnit.set(r.unitId, [r]);

@@ -78,6 +78,13 @@ describe("coldtrace-agent CLI", () => {
           lastOkAt: null,
         },
       ],
+      clock: {
+        state: "unsynchronised",
+        source: "timesyncd",
+        since: 1_764_057_600_000,
+        lastJump: null,
+        untrustedPending: 1,
+      },
     });
     const r = await cli("status", "--config", file);
     box.close();
@@ -87,6 +94,9 @@ describe("coldtrace-agent CLI", () => {
     expect(r.stdout).toContain("oldest unsent 2025-11-25T08:00:00.000Z");
     expect(r.stdout).toContain("last publish  never");
     expect(r.stdout).toMatch(/box-7-core\s+box-7\s+FAULT \(4 consecutive\); comm_error 4/);
+    expect(r.stdout).toMatch(
+      /clock\s+NOT SYNCHRONISED \(timesyncd\), since 2025-11-25T08:00:00.000Z .*; 1 reading\(s\) with an untrusted time waiting/,
+    );
   });
 
   it("dispatches scan and read to the commissioning commands", async () => {

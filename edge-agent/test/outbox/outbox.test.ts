@@ -229,6 +229,36 @@ describe("Outbox", () => {
     box.close();
   });
 
+  it("re-anchors this boot's untrusted readings from their monotonic time, and only those", () => {
+    const openOn = (bootId: string) =>
+      Outbox.open({ path, agentId: "pi-1", maxReadings: 1000, bootId, now: () => T0 });
+    const stale = T0 - 2 * 86_400_000;
+    const a = openOn("boot-1");
+    a.append([
+      { ...reading(0), observedAt: stale, monoMs: 1000, timeQuality: "unsynchronised" },
+      { ...reading(1), observedAt: stale + 10_000, monoMs: 11_000, timeQuality: "unsynchronised" },
+    ]);
+    a.close();
+    // Rebooted, still unsynchronised: the earlier boot's readings cannot be re-anchored.
+    const b = openOn("boot-2");
+    b.append([
+      { ...reading(2), observedAt: stale + 5000, monoMs: 2000, timeQuality: "stepped" },
+      { ...reading(3), observedAt: T0, monoMs: 3000 },
+    ]);
+    expect(b.untrustedPending()).toBe(3);
+    // Synchronised: wall = monotonic + (T0 + 60 s − 3000 …), i.e. offset T0 + 57 000.
+    expect(b.reanchor({ offsetMs: T0 + 57_000, qualities: ["unsynchronised", "stepped"] })).toBe(1);
+    const rows = b.pendingReadings(0, 10).map((r) => [r.seq, r.observedAt, r.timeQuality]);
+    expect(rows).toEqual([
+      [1, stale, "unsynchronised"],
+      [2, stale + 10_000, "unsynchronised"],
+      [3, T0 + 59_000, "reanchored"],
+      [4, T0, null],
+    ]);
+    expect(b.untrustedPending()).toBe(2);
+    b.close();
+  });
+
   it("stores only contract-valid temperatures: an unusable ok value becomes out_of_range", () => {
     const box = open();
     const bad = { ...reading(0), tempC: Number.NaN };

@@ -285,6 +285,34 @@ export function registerCount(type: RegisterType): 1 | 2 {
 export const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 export type LogLevel = z.infer<typeof logLevel>;
 
+const clockDefaults = {
+  sync: "auto",
+  checkIntervalMs: 60_000,
+  jumpThresholdMs: 2000,
+  holdUnsyncedMs: 600_000,
+} as const;
+
+const clockSection = z
+  .object({
+    /**
+     * How the agent learns whether the wall clock is synchronised: `timesyncd` (the flag file
+     * systemd-timesyncd touches on every sync), `timedatectl` (the kernel's NTP status, also
+     * kept by chrony and ntpd), `auto` (timesyncd when it runs, else timedatectl), `none`.
+     */
+    sync: z.enum(["auto", "timesyncd", "timedatectl", "none"]).default(clockDefaults.sync),
+    /** Synchronisation is checked this often (every 5 s while not synchronised). */
+    checkIntervalMs: z.number().int().min(100).max(3_600_000).default(clockDefaults.checkIntervalMs),
+    /** A change of wall minus monotonic time larger than this is a jump of the wall clock. */
+    jumpThresholdMs: z.number().int().min(100).max(86_400_000).default(clockDefaults.jumpThresholdMs),
+    /**
+     * While the clock is not synchronised, readings wait in the outbox this long for it to
+     * sync, so they can be re-anchored before they are sent; then they go out flagged.
+     */
+    holdUnsyncedMs: z.number().int().min(0).max(86_400_000).default(clockDefaults.holdUnsyncedMs),
+  })
+  .strict()
+  .default(clockDefaults);
+
 const agentSection = z
   .object({
     /** The agent id (contract segmentId); also the MQTT client id suffix. */
@@ -296,6 +324,8 @@ const agentSection = z
     healthIntervalMs: z.number().int().min(1000).max(3_600_000).default(60_000),
     /** How often the status row for `coldtrace-agent status` is rewritten (SD-card wear). */
     statusIntervalMs: z.number().int().min(1000).max(3_600_000).default(10_000),
+    /** Clock integrity on boxes without a real-time clock (docs/technician/clock.md). */
+    clock: clockSection,
   })
   .strict();
 
