@@ -10,3 +10,5 @@ export * from "./clock.ts";
 export * from "./config/index.ts";
 export * from "./outbox/index.ts";
 export * from "./publisher/index.ts";
+export * from "./remote/index.ts";
+export * from "./timekeeping/index.ts";

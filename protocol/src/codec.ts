@@ -10,6 +10,7 @@
 import type { z } from "zod";
 import { ColdtraceError } from "./errors.ts";
 import { agentState, birth, gapRecord, probeHealth, telemetry } from "./schemas/agent.ts";
+import { configDesired, configReported } from "./schemas/agent-remote.ts";
 import { alarmEvent, eligibility, excursionEvent, gatewayState, lotEvent } from "./schemas/gateway.ts";
 import { movement } from "./schemas/movement.ts";
 import { parseTopic, type Topic, type TopicKind } from "./topics.ts";
@@ -23,6 +24,8 @@ export const schemaFor = {
   agentState,
   probeHealth,
   gap: gapRecord,
+  configDesired,
+  configReported,
   movement,
   alarm: alarmEvent,
   excursion: excursionEvent,

@@ -22,6 +22,10 @@ export const errorCodes = {
   CT_PROBE_DECODE: "probe",
   /** A local alarm relay (a Modbus coil) could not be switched. */
   CT_RELAY_WRITE: "probe",
+  /** A configuration pushed to an agent was refused (invalid, a local-only key changed, a file it names missing). */
+  CT_CONFIG_REJECTED: "config",
+  /** A pushed configuration did not reach the broker or the probes in time: the agent went back to its last good one. */
+  CT_CONFIG_ROLLBACK: "config",
   /** The outbox could not be opened or written. */
   CT_OUTBOX_IO: "outbox",
   /** A storage backend failed. */

@@ -9,6 +9,7 @@ export * from "./freeze.ts";
 export * from "./json-schema.ts";
 export * from "./schemas/agent.ts";
 export * from "./schemas/agent-config.ts";
+export * from "./schemas/agent-remote.ts";
 export * from "./schemas/common.ts";
 export * from "./schemas/gateway.ts";
 export * from "./schemas/movement.ts";

@@ -6,6 +6,8 @@
  *   ct/v1/{site}/agent/{agent}/telemetry/{unit}   agent → gateway
  *   ct/v1/{site}/agent/{agent}/health             agent → gateway retained
  *   ct/v1/{site}/agent/{agent}/gap                agent → gateway
+ *   ct/v1/{site}/agent/{agent}/config/desired     gateway → agent retained, remote configuration
+ *   ct/v1/{site}/agent/{agent}/config/reported    agent → all     retained, what the agent runs
  *   ct/v1/{site}/movements                        ERP   → gateway
  *   ct/v1/{site}/events/alarm/{unit}              gateway → all
  *   ct/v1/{site}/events/excursion/{unit}          gateway → all
@@ -31,6 +33,8 @@ export type TopicKind =
   | "agentState"
   | "probeHealth"
   | "gap"
+  | "configDesired"
+  | "configReported"
   | "movement"
   | "alarm"
   | "excursion"
@@ -41,6 +45,7 @@ export type TopicKind =
 export type Topic =
   | { kind: "telemetry"; siteId: string; agentId: string; unitId: string }
   | { kind: "birth" | "agentState" | "probeHealth" | "gap"; siteId: string; agentId: string }
+  | { kind: "configDesired" | "configReported"; siteId: string; agentId: string }
   | { kind: "movement"; siteId: string }
   | { kind: "alarm" | "excursion"; siteId: string; unitId: string }
   | { kind: "lot" | "eligibility"; siteId: string; lotId: string }
@@ -56,6 +61,10 @@ export const topicRules: Record<
   agentState: { qos: 1, retain: true, publisher: "agent" },
   probeHealth: { qos: 1, retain: true, publisher: "agent" },
   gap: { qos: 1, retain: false, publisher: "agent" },
+  // The desired configuration lives in the agent's own subtree (so one ACL line covers what an
+  // agent reads), but only the gateway may publish it.
+  configDesired: { qos: 1, retain: true, publisher: "gateway" },
+  configReported: { qos: 1, retain: true, publisher: "agent" },
   movement: { qos: 1, retain: false, publisher: "erp" },
   alarm: { qos: 1, retain: false, publisher: "gateway" },
   excursion: { qos: 1, retain: false, publisher: "gateway" },
@@ -105,6 +114,11 @@ export function formatTopic(t: Topic): string {
     case "probeHealth":
     case "gap":
       return `${TOPIC_ROOT}/${segment("siteId", t.siteId)}/agent/${segment("agentId", t.agentId)}/${agentLeafName[t.kind]}`;
+    case "configDesired":
+    case "configReported":
+      return `${TOPIC_ROOT}/${segment("siteId", t.siteId)}/agent/${segment("agentId", t.agentId)}/config/${
+        t.kind === "configDesired" ? "desired" : "reported"
+      }`;
     case "movement":
       return `${TOPIC_ROOT}/${segment("siteId", t.siteId)}/movements`;
     case "alarm":
@@ -160,6 +174,12 @@ export function parseTopic(topic: string): Topic {
         end(7);
         return { kind: "telemetry", siteId, agentId, unitId: id("unitId", seventh) };
       }
+      if (sixth === "config") {
+        end(7);
+        if (seventh === "desired") return { kind: "configDesired", siteId, agentId };
+        if (seventh === "reported") return { kind: "configReported", siteId, agentId };
+        throw invalid(topic, `unknown agent config topic "${seventh ?? ""}"`);
+      }
       const kind = sixth === undefined ? undefined : agentLeaf[sixth];
       if (kind === undefined) throw invalid(topic, `unknown agent topic "${sixth ?? ""}"`);
       end(6);
@@ -186,6 +206,8 @@ export function parseTopic(topic: string): Topic {
 export const topicFilters = {
   telemetry: (siteId = "+") => `${TOPIC_ROOT}/${siteId}/agent/+/telemetry/+`,
   agentAll: (siteId = "+") => `${TOPIC_ROOT}/${siteId}/agent/#`,
+  /** What the agents run (retained): the fleet view. */
+  configReported: (siteId = "+") => `${TOPIC_ROOT}/${siteId}/agent/+/config/reported`,
   movements: (siteId = "+") => `${TOPIC_ROOT}/${siteId}/movements`,
   events: (siteId = "+") => `${TOPIC_ROOT}/${siteId}/events/#`,
   eligibility: (siteId = "+") => `${TOPIC_ROOT}/${siteId}/eligibility/+`,

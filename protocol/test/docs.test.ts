@@ -1,7 +1,7 @@
 /** Every JSON example in docs/protocol.md is a valid message for the topic written above it. */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { decodeMessage, parseTopic } from "../src/index.ts";
+import { type ConfigDesired, configDocumentHash, decodeMessage, parseTopic } from "../src/index.ts";
 
 const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
 const blocks = [...doc.matchAll(/(<!-- example topic="([^"]+)" -->\n)?```json\n([\s\S]*?)```/g)];
@@ -19,6 +19,8 @@ describe("docs/protocol.md examples", () => {
         "agentState",
         "alarm",
         "birth",
+        "configDesired",
+        "configReported",
         "eligibility",
         "excursion",
         "gap",
@@ -31,8 +33,13 @@ describe("docs/protocol.md examples", () => {
     );
   });
 
-  it.each(blocks.map((b) => [b[2]!, b[3]!]))("%s", (topic, json) => {
+  it.each(blocks.map((b) => [b[2]!, b[3]!]))("%s", async (topic, json) => {
     const message = decodeMessage(topic, json);
     expect(message.kind).toBe(parseTopic(topic).kind);
+    // A desired configuration's hash is the real one: an agent would refuse it otherwise.
+    if (message.kind === "configDesired") {
+      const desired = message.payload as ConfigDesired;
+      expect(desired.documentHash).toBe(await configDocumentHash(desired.config));
+    }
   });
 });

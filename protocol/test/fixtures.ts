@@ -1,5 +1,5 @@
 /** Valid sample payloads for every topic kind, used by the round-trip and fuzz tests. */
-import type { TopicKind } from "../src/index.ts";
+import { agentConfigSchema, type TopicKind } from "../src/index.ts";
 
 const t0 = Date.UTC(2026, 10, 25, 8, 0, 0);
 
@@ -87,6 +87,47 @@ export const samples: Record<TopicKind, { topic: string; payload: Record<string,
       fromSeq: 1,
       toSeq: 180,
       droppedCount: 180,
+      at: t0,
+    },
+  },
+  configDesired: {
+    topic: "ct/v1/store-12/agent/pi-fridge-3/config/desired",
+    payload: {
+      v: 1,
+      agentId: "pi-fridge-3",
+      version: 7,
+      documentHash: "c".repeat(64),
+      issuedAt: t0,
+      issuedBy: "qa.zhang",
+      // As it travels: with the schema's defaults (the gateway sends what it validated).
+      config: agentConfigSchema.parse({
+        agent: { id: "pi-fridge-3", siteId: "store-12" },
+        mqtt: {
+          url: "mqtts://gateway:8883",
+          username: "pi-fridge-3",
+          passwordFile: "/etc/coldtrace/broker.pass",
+        },
+        units: [{ id: "fridge-2", kind: "fridge" }],
+        buses: [
+          {
+            id: "rs485-1",
+            type: "modbus-rtu",
+            port: "/dev/serial/by-id/usb-FTDI-if00-port0",
+            probes: [{ id: "fridge-2-top", unit: "fridge-2", slaveId: 3, register: 100, scale: 0.1 }],
+          },
+        ],
+      }),
+    },
+  },
+  configReported: {
+    topic: "ct/v1/store-12/agent/pi-fridge-3/config/reported",
+    payload: {
+      v: 1,
+      agentId: "pi-fridge-3",
+      state: "rolled_back",
+      running: { source: "remote", version: 6, documentHash: "d".repeat(64), configHash: "e".repeat(64) },
+      desiredVersion: 7,
+      reason: { code: "CT_CONFIG_ROLLBACK", message: "broker mqtts://gateway:8883 not reached within 120 s" },
       at: t0,
     },
   },

@@ -42,6 +42,12 @@ export interface AgentDeps {
   time?: TimeSource;
   /** Whether the wall clock is synchronised; default from `agent.clock.sync`. */
   clockSync?: ClockSyncSource;
+  /** The pushed configuration version this runs (remote configuration), for the birth. */
+  configVersion?: number;
+  /** Sees every reading after it was taken (the remote-configuration supervisor's trial). */
+  onReading?: (r: NewReading) => void;
+  /** Called with the publisher before it connects (to catch its first messages and events). */
+  onPublisher?: (publisher: Publisher) => void;
 }
 
 /** Set by the bundle build (deploy/build.ts); from source, read from package.json. */
@@ -62,13 +68,14 @@ export function componentLogger(root: Logger, config: AgentConfig, component: st
   return level ? root.child({ component }, { level }) : root.child({ component });
 }
 
-export function birthTemplate(config: AgentConfig, startedAt: number): BirthTemplate {
+export function birthTemplate(config: AgentConfig, startedAt: number, configVersion?: number): BirthTemplate {
   const probes = config.buses.flatMap((bus) => bus.probes.map((p) => ({ bus, p })));
   return {
     agentId: config.agent.id,
     siteId: config.agent.siteId,
     agentVersion: AGENT_VERSION,
     configHash: configHash(config),
+    ...(configVersion === undefined ? {} : { configVersion }),
     startedAt,
     units: config.units.map((u) => ({
       unitId: u.id,
@@ -154,7 +161,8 @@ export class Agent {
       siteId: config.agent.siteId,
       agentId: config.agent.id,
       outbox,
-      birth: birthTemplate(config, this.startedAt),
+      birth: birthTemplate(config, this.startedAt, this.deps.configVersion),
+      desiredConfig: config.agent.remoteConfig.enabled,
       log: componentLogger(log, config, "publisher"),
       clock: this.clock,
       settings: {
@@ -172,6 +180,7 @@ export class Agent {
         inflightWindow: m.inflightWindow,
       },
     });
+    this.deps.onPublisher?.(this.publisherRef);
     const limited = config.units.filter((u) => u.actionLimits !== undefined).map((u) => u.id);
     this.alarm = new LocalAlarm({
       units: config.units.map((u) => ({
@@ -232,6 +241,7 @@ export class Agent {
       ...(stamp?.timeQuality ? { timeQuality: stamp.timeQuality } : {}),
     });
     this.alarm?.onReading(r);
+    this.deps.onReading?.(r);
     if (!this.flushQueued) {
       this.flushQueued = true;
       // Readings of one poll cycle usually arrive in the same tick: one transaction for all.
@@ -367,8 +377,12 @@ export class Agent {
     }
   }
 
-  /** Orderly stop: acquisition, last readings stored, state offline (shutdown), outbox closed. */
-  async stop(): Promise<void> {
+  /**
+   * Orderly stop: acquisition, last readings stored, state offline (shutdown), outbox closed.
+   * `reconfigure`: the same agent comes back at once with another configuration, so no offline
+   * state is published (see Publisher.stop).
+   */
+  async stop(opts: { reconfigure?: boolean } = {}): Promise<void> {
     if (!this.running) return;
     await this.deps.acquisition.stop();
     this.flush();
@@ -379,7 +393,7 @@ export class Agent {
     this.timeKeeper?.stop();
     this.alarm?.stop();
     this.writeStatus();
-    await this.publisherRef?.stop();
+    await this.publisherRef?.stop(opts);
     this.outboxRef?.writeStatus({ pid: null, connected: false });
     this.outboxRef?.close();
     this.log.info({}, "agent stopped");

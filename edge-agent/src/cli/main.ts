@@ -15,9 +15,10 @@
 import { parseArgs } from "node:util";
 import { type AgentClock, isColdtraceError } from "@coldtrace/protocol";
 import pino, { type Logger } from "pino";
-import { type AcquisitionPort, AGENT_VERSION, Agent, systemdNotifier } from "../agent/index.ts";
-import { type AgentConfig, loadConfig } from "../config/index.ts";
+import { AGENT_VERSION, systemdNotifier } from "../agent/index.ts";
+import { type AgentConfig, loadConfig, loadConfigFile } from "../config/index.ts";
 import { readOutboxSnapshot } from "../outbox/index.ts";
+import { Supervisor, type SupervisorDeps } from "../remote/index.ts";
 
 const DEFAULT_CONFIG = process.env.COLDTRACE_AGENT_CONFIG ?? "/etc/coldtrace/agent.yaml";
 
@@ -43,14 +44,21 @@ const stdio: Io = {
   err: (t) => process.stderr.write(t),
 };
 
+/** A configuration problem printed as the whole list (exit code 2); undefined for anything else. */
+function reportConfigError(err: unknown, io: Io): number | undefined {
+  if (isColdtraceError(err, "CT_CFG_INVALID") || isColdtraceError(err, "CT_CFG_UNREADABLE")) {
+    io.err(`${err.message.trimEnd()}\n`);
+    return 2;
+  }
+  return undefined;
+}
+
 function loadOrReport(file: string, io: Io): AgentConfig | number {
   try {
     return loadConfig(file);
   } catch (err) {
-    if (isColdtraceError(err, "CT_CFG_INVALID") || isColdtraceError(err, "CT_CFG_UNREADABLE")) {
-      io.err(`${err.message.trimEnd()}\n`);
-      return 2;
-    }
+    const code = reportConfigError(err, io);
+    if (code !== undefined) return code;
     throw err;
   }
 }
@@ -163,27 +171,44 @@ function rootLogger(cfg: AgentConfig): Logger {
 }
 
 async function run(file: string, io: Io): Promise<number> {
-  const cfg = loadOrReport(file, io);
-  if (typeof cfg === "number") return cfg;
+  let loaded: ReturnType<typeof loadConfigFile>;
+  try {
+    loaded = loadConfigFile(file);
+  } catch (err) {
+    const code = reportConfigError(err, io);
+    if (code !== undefined) return code;
+    throw err;
+  }
+  const cfg = loaded.config;
   const log = rootLogger(cfg);
-  let acquisition: AcquisitionPort;
+  let makeAcquisition: SupervisorDeps["makeAcquisition"];
   try {
     // Loaded only by `run`, so check-config and status never open serial ports or load drivers.
     const mod = await import("../acquisition/index.ts");
-    const level = cfg.logging.components.acquisition;
-    acquisition = mod.createAcquisition(cfg.buses, {
-      log: level
-        ? log.child({ component: "acquisition" }, { level })
-        : log.child({ component: "acquisition" }),
-    });
+    makeAcquisition = (config) => {
+      const level = config.logging.components.acquisition;
+      return mod.createAcquisition(config.buses, {
+        log: level
+          ? log.child({ component: "acquisition" }, { level })
+          : log.child({ component: "acquisition" }),
+      });
+    };
   } catch (err) {
     log.fatal({ err }, "acquisition not available");
     return 1;
   }
-  const agent = new Agent({ config: cfg, acquisition, log });
+  // The supervisor runs the agent with the file's configuration, or with the configuration the
+  // gateway pushed (remote configuration), and switches between them.
+  const supervisor = new Supervisor({
+    file,
+    fileConfig: cfg,
+    fileDocument: loaded.document,
+    makeAcquisition,
+    log,
+  });
   const systemd = systemdNotifier(log);
   try {
-    await agent.start();
+    await supervisor.start();
   } catch (err) {
     log.fatal({ err }, "agent failed to start");
     io.err(`${(err as Error).message}\n`);
@@ -198,7 +223,7 @@ async function run(file: string, io: Io): Promise<number> {
       stopping = true;
       log.info({ signal }, "stopping");
       systemd.stopping();
-      agent.stop().then(
+      supervisor.stop().then(
         () => {
           systemd.close();
           resolve(0);

@@ -82,8 +82,13 @@ export function parseConfig(doc: unknown, file: string, locate?: Locate): AgentC
 
 /** Read, parse and validate a YAML configuration file. */
 export function loadConfig(file: string): AgentConfig {
+  return loadConfigFile(file).config;
+}
+
+/** The effective configuration and the document it came from (for its documentHash). */
+export function loadConfigFile(file: string): { config: AgentConfig; document: unknown } {
   const yaml = readYamlFile(file);
-  return parseConfig(yaml.value, file, (path) => yaml.locate(path));
+  return { config: parseConfig(yaml.value, file, (path) => yaml.locate(path)), document: yaml.value };
 }
 
 /** sha256 of the effective configuration (without secrets), for the birth's configHash. */

@@ -27,6 +27,7 @@ import { readFileSync } from "node:fs";
 import {
   type Birth,
   ColdtraceError,
+  type ConfigReported,
   decodeMessage,
   encodePayload,
   formatTopic,
@@ -91,6 +92,8 @@ export interface PublisherDeps {
   clock?: Clock;
   /** Source of the reconnect jitter, in [0, 1) (tests pass a fixed sequence). */
   random?: () => number;
+  /** Subscribe to the agent's desired-configuration topic (remote configuration). */
+  desiredConfig?: boolean;
 }
 
 export interface PublisherStatus {
@@ -101,6 +104,8 @@ export interface PublisherStatus {
   /** When the broker last acknowledged telemetry (ms), or null. */
   lastPublishAt: number | null;
   inflight: number;
+  /** Why the last connection attempt or connection failed, or null. */
+  lastError: string | null;
 }
 
 interface Session {
@@ -129,6 +134,8 @@ function newSessionId(): string {
 
 export interface PublisherEvents {
   connected: [sessionId: string];
+  /** A message on the agent's desired-configuration topic, undecoded (the supervisor judges it). */
+  configDesired: [topic: string, payload: Buffer];
   disconnected: [];
   gateway: [listening: boolean];
   acked: [count: number];
@@ -148,6 +155,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private readonly gateways = new Map<string, boolean>();
   private lastAckAt: number | null = null;
   private waitingForClock = false;
+  private lastError: string | null = null;
+  private configReport: ConfigReported | undefined;
   /** Telemetry waits in the outbox (the clock is not trusted yet: readings may be re-anchored). */
   private telemetryHeld = false;
 
@@ -158,7 +167,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.log = deps.log;
   }
 
-  private topic(kind: "birth" | "agentState" | "probeHealth" | "gap"): string {
+  private topic(
+    kind: "birth" | "agentState" | "probeHealth" | "gap" | "configDesired" | "configReported",
+  ): string {
     return formatTopic({ kind, siteId: this.deps.siteId, agentId: this.deps.agentId });
   }
 
@@ -176,6 +187,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       gatewayListening: listening.length === 0 ? null : listening.some(Boolean),
       lastPublishAt: this.lastAckAt,
       inflight: this.session?.inflight ?? 0,
+      lastError: this.lastError,
     };
   }
 
@@ -267,6 +279,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     client.on("connect", () => this.onConnect(session));
     client.on("message", (topic, payload) => this.onMessage(topic, payload));
     client.on("error", (err) => {
+      this.lastError = err.message;
       // The broker went away mid-write: the close that follows is logged and reconnects.
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== undefined && CONNECTION_LOST.has(code))
@@ -303,10 +316,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       { qos: 1, retain: true },
     );
     client.subscribe(topicFilters.gatewayState(), { qos: 1 });
+    if (this.deps.desiredConfig) client.subscribe(this.topic("configDesired"), { qos: 1 });
     session.ready = true;
+    this.lastError = null;
     const depth = this.deps.outbox.stats().depth;
     this.log.info({ sessionId: id, backlog: depth }, "mqtt connected");
     if (this.health) this.sendHealth(session, this.health);
+    if (this.configReport) this.sendConfigReport(session, this.configReport);
     this.emit("connected", id);
     this.drain();
   }
@@ -343,6 +359,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
+    if (this.deps.desiredConfig && topic === this.topic("configDesired")) {
+      // An empty retained message clears the desired configuration: nothing to do.
+      if (payload.length > 0) this.emit("configDesired", topic, payload);
+      return;
+    }
     let gatewayId: string;
     let online: boolean;
     try {
@@ -391,6 +412,24 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.health = health;
     const s = this.session;
     if (s?.ready) this.sendHealth(s, health);
+  }
+
+  /** Publish the remote-configuration report (retained); remembered and re-sent on every connect. */
+  publishConfigReport(report: ConfigReported): void {
+    this.configReport = report;
+    const s = this.session;
+    if (s?.ready) this.sendConfigReport(s, report);
+  }
+
+  private sendConfigReport(session: Session, report: ConfigReported): void {
+    try {
+      session.client.publish(this.topic("configReported"), encodePayload("configReported", report), {
+        qos: 1,
+        retain: true,
+      });
+    } catch (err) {
+      this.log.warn({ err }, "configuration report rejected");
+    }
   }
 
   private sendHealth(session: Session, health: ProbeHealth): void {
@@ -551,8 +590,12 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     });
   }
 
-  /** Orderly stop: state offline (reason shutdown), then DISCONNECT, so the will is not sent. */
-  async stop(): Promise<void> {
+  /**
+   * Orderly stop: state offline (reason shutdown), then DISCONNECT, so the will is not sent.
+   * For a reconfiguration (`reconfigure`) the offline state is not published: the agent is
+   * back at once with a new session, whose birth and `online` state replace the retained ones.
+   */
+  async stop(opts: { reconfigure?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.reconnectTimer !== undefined) this.clock.clearTimeout(this.reconnectTimer);
@@ -570,6 +613,12 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.drain();
       await this.settle(s, 2000);
       this.session = undefined;
+      if (opts.reconfigure) {
+        s.closed = true;
+        await client.endAsync(false).catch(() => undefined);
+        this.log.info({ sessionId: s.id }, "mqtt disconnected for a reconfiguration");
+        return;
+      }
       const payload = encodePayload("agentState", {
         v: 1,
         agentId: this.deps.agentId,

@@ -10,6 +10,8 @@ export interface Received {
 
 export interface TestSubscriber {
   messages: Received[];
+  /** Messages that failed the contract (a test may publish bad ones on purpose). */
+  invalid: { topic: string; error: unknown }[];
   client: MqttClient;
   /** Resolves when `predicate` holds over all messages so far (checked on every arrival). */
   waitFor(predicate: (messages: Received[]) => boolean, what: string, timeoutMs?: number): Promise<void>;
@@ -21,12 +23,18 @@ export interface TestSubscriber {
 export async function subscribe(url: string, filter: string): Promise<TestSubscriber> {
   const client = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
   const messages: Received[] = [];
+  const invalid: { topic: string; error: unknown }[] = [];
   const retainedTopics = new Set<string>();
   const waiters: { check: () => boolean; resolve: () => void }[] = [];
   client.on("message", (topic, payload, packet) => {
     if (payload.length === 0) return;
     if (packet.retain) retainedTopics.add(topic);
-    messages.push({ topic, retain: packet.retain, message: decodeMessage(topic, payload) });
+    try {
+      messages.push({ topic, retain: packet.retain, message: decodeMessage(topic, payload) });
+    } catch (error) {
+      invalid.push({ topic, error });
+      return;
+    }
     for (const w of [...waiters]) {
       if (w.check()) {
         waiters.splice(waiters.indexOf(w), 1);
@@ -37,6 +45,7 @@ export async function subscribe(url: string, filter: string): Promise<TestSubscr
   await client.subscribeAsync(filter, { qos: 1 });
   return {
     messages,
+    invalid,
     client,
     waitFor(predicate, what, timeoutMs = 15_000) {
       if (predicate(messages)) return Promise.resolve();

@@ -326,6 +326,18 @@ const agentSection = z
     statusIntervalMs: z.number().int().min(1000).max(3_600_000).default(10_000),
     /** Clock integrity on boxes without a real-time clock (docs/technician/clock.md). */
     clock: clockSection,
+    /**
+     * Configurations pushed by the gateway (schemas/agent-remote.ts). Only the box's own file
+     * sets this section: a pushed configuration cannot switch remote configuration off.
+     */
+    remoteConfig: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** After applying a pushed configuration: time to reach the broker and the probes, else roll back. */
+        graceMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+      })
+      .strict()
+      .default({ enabled: true, graceMs: 120_000 }),
   })
   .strict();
 

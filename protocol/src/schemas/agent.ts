@@ -80,6 +80,8 @@ export const birth = z
     startedAt: epochMs,
     /** The sequence number the next reading will carry. */
     nextSeq: sequence,
+    /** The pushed configuration version it runs (remote configuration); absent: its own file. */
+    configVersion: z.number().int().min(1).optional(),
     units: z
       .array(
         z
