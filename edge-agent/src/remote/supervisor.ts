@@ -336,7 +336,7 @@ export class Supervisor {
 
   private checkTrial(): void {
     const t = this.trial;
-    if (!t || !t.connected) return;
+    if (!t?.connected) return;
     for (const id of t.required) if (!t.answered.has(id)) return;
     this.clock.clearTimeout(t.timer);
     this.trial = undefined;

@@ -6,6 +6,7 @@
  * every problem named; a configuration that loses the broker is rolled back by the agent
  * itself.
  */
+// biome-ignore-all lint/suspicious/noExplicitAny: tests mutate free-form configuration documents
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
