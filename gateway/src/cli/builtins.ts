@@ -7,10 +7,12 @@
  *   lots         occupancy, quarantine, eligibility for the planner (unless lots.enabled: false)
  *   grafana      status series for the dashboards beside the readings (readings in InfluxDB only)
  *   notify       who was told about each alarm (records reported by the escalation flow)
+ *   fleet        remote configuration of the agents: desired configurations, their reports
  */
 import type { GatewayConfig } from "../config/schema.ts";
 import { excursionsExtension } from "../excursions/module.ts";
 import type { ExtensionFactory } from "../extension/extension.ts";
+import { fleetExtension } from "../fleet/module.ts";
 import { grafanaExtension } from "../grafana/module.ts";
 import { lotsExtension } from "../lots/module.ts";
 import { notifyExtension } from "../notify/module.ts";
@@ -21,5 +23,6 @@ export function builtinExtensions(config: GatewayConfig): ExtensionFactory[] {
     ...(config.lots.enabled ? [lotsExtension()] : []),
     grafanaExtension(),
     notifyExtension(),
+    fleetExtension(),
   ];
 }

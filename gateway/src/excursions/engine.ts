@@ -22,6 +22,7 @@ import {
   type ExcursionEvent,
   type GapRecord,
   type Quality,
+  type TimeQuality,
   type UnitKind,
 } from "@coldtrace/protocol";
 import type { Clock } from "../kernel/clock.ts";
@@ -40,6 +41,8 @@ export interface EngineReading {
   observedAt: number;
   tempC: number | null;
   quality: Quality;
+  /** The agent doubted its clock (reading.timeQuality); "unsynchronised"/"stepped" are set aside. */
+  timeQuality?: TimeQuality;
 }
 
 /** A span without any reading for a unit. `to` is null while the unit is still silent. */
@@ -79,9 +82,11 @@ export interface ExcursionEngineOptions {
   maxClockSkewMs?: number;
   /**
    * Readings the engine does not evaluate, handed here to be logged for QA review:
-   * `too_late` = older than the lateness window; `future` = beyond the clock skew.
+   * `too_late` = older than the lateness window; `future` = beyond the clock skew;
+   * `untrusted_time` = the agent flagged its clock as not synchronised (or jumped) when it
+   * took them: their times are not evaluated as fact.
    */
-  onSetAside?(readings: readonly EngineReading[], reason: "too_late" | "future"): void;
+  onSetAside?(readings: readonly EngineReading[], reason: "too_late" | "future" | "untrusted_time"): void;
 }
 
 export interface EngineStats {
@@ -90,6 +95,7 @@ export interface EngineStats {
   replays: number;
   tooLate: number;
   future: number;
+  untrustedTime: number;
   unknownUnit: number;
   /** Readings held in memory now (all units): bounded by the lateness window. */
   retained: number;
@@ -343,6 +349,7 @@ export class ExcursionEngine {
     replays: 0,
     tooLate: 0,
     future: 0,
+    untrustedTime: 0,
     unknownUnit: 0,
   };
 
@@ -426,7 +433,13 @@ export class ExcursionEngine {
     const byUnit = new Map<string, EngineReading[]>();
     const horizon = this.opts.clock.now() + this.maxSkew;
     let future: EngineReading[] | undefined;
+    let untrusted: EngineReading[] | undefined;
     for (const r of readings) {
+      if (r.timeQuality === "unsynchronised" || r.timeQuality === "stepped") {
+        untrusted ??= [];
+        untrusted.push(r);
+        continue;
+      }
       if (r.observedAt > horizon) {
         future ??= [];
         future.push(r);
@@ -442,6 +455,10 @@ export class ExcursionEngine {
     if (future) {
       this.counters.future += future.length;
       this.opts.onSetAside?.(future, "future");
+    }
+    if (untrusted) {
+      this.counters.untrustedTime += untrusted.length;
+      this.opts.onSetAside?.(untrusted, "untrusted_time");
     }
     const out: EngineOutput[] = [];
     for (const [unitId, list] of byUnit) {

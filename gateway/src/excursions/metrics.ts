@@ -57,50 +57,75 @@ export interface ExposureSummary {
 }
 
 /**
- * Accumulates MKT terms in a numerically safe way: every term is divided by the term of a
- * reference temperature (the first one seen), so very cold series do not underflow to 0.
+ * MKT partial sums as plain data (JSON-safe), so the engine can keep them in its serialisable
+ * state and merge them: every term is divided by the term of a reference temperature (the
+ * first one seen), so very cold series do not underflow to 0.
  *
  *   MKT = (ΔH/R) / (−ln( Σ wᵢ·e^(−ΔH/(R·Tᵢ)) / Σ wᵢ ))        Tᵢ in kelvin, wᵢ = time weight
+ *
+ * `refInvK` is null until the first term (JSON has no NaN).
  */
+export interface MktSums {
+  refInvK: number | null;
+  sum: number;
+  weight: number;
+}
+
+export const emptyMktSums = (): MktSums => ({ refInvK: null, sum: 0, weight: 0 });
+
+/** Add one term in place; a weight ≤ 0 adds nothing. */
+export function addMkt(m: MktSums, tempC: number, weight: number): void {
+  if (!(weight > 0)) return;
+  const invK = 1 / (tempC + KELVIN_OFFSET);
+  if (m.refInvK === null) m.refInvK = invK;
+  m.sum += weight * Math.exp(MKT_DELTA_H_OVER_R_K * (m.refInvK - invK));
+  m.weight += weight;
+}
+
+/** Merge `s` into `m` in place (e.g. hourly buckets of a rolling window). */
+export function mergeMkt(m: MktSums, s: MktSums): void {
+  if (!(s.weight > 0) || s.refInvK === null) return;
+  if (m.refInvK === null) {
+    m.refInvK = s.refInvK;
+    m.sum = s.sum;
+    m.weight = s.weight;
+    return;
+  }
+  m.sum += s.sum * Math.exp(MKT_DELTA_H_OVER_R_K * (m.refInvK - s.refInvK));
+  m.weight += s.weight;
+}
+
+/** MKT in °C of the sums, or null when nothing was added. */
+export function mktOf(m: MktSums): number | null {
+  if (m.weight <= 0 || m.refInvK === null) return null;
+  const lnMean = Math.log(m.sum / m.weight) - MKT_DELTA_H_OVER_R_K * m.refInvK;
+  return MKT_DELTA_H_OVER_R_K / -lnMean - KELVIN_OFFSET;
+}
+
+/** The sums above behind a small class, for callers that accumulate in a loop. */
 export class MktAccumulator {
-  private refInvK = Number.NaN;
-  private sum = 0;
-  private weight = 0;
+  readonly #sums = emptyMktSums();
 
   add(tempC: number, weight: number): void {
-    if (!(weight > 0)) return;
-    const invK = 1 / (tempC + KELVIN_OFFSET);
-    if (Number.isNaN(this.refInvK)) this.refInvK = invK;
-    this.sum += weight * Math.exp(MKT_DELTA_H_OVER_R_K * (this.refInvK - invK));
-    this.weight += weight;
+    addMkt(this.#sums, tempC, weight);
   }
 
   get totalWeight(): number {
-    return this.weight;
+    return this.#sums.weight;
   }
 
   /** MKT in °C, or null when nothing was added. */
   valueC(): number | null {
-    if (this.weight <= 0) return null;
-    const lnMean = Math.log(this.sum / this.weight) - MKT_DELTA_H_OVER_R_K * this.refInvK;
-    return MKT_DELTA_H_OVER_R_K / -lnMean - KELVIN_OFFSET;
+    return mktOf(this.#sums);
   }
 
-  /** Raw state, to merge partial sums (e.g. hourly buckets of a rolling window). */
-  snapshot(): { refInvK: number; sum: number; weight: number } {
-    return { refInvK: this.refInvK, sum: this.sum, weight: this.weight };
+  /** Raw sums, to merge partial sums (e.g. hourly buckets of a rolling window). */
+  snapshot(): MktSums {
+    return { ...this.#sums };
   }
 
-  merge(s: { refInvK: number; sum: number; weight: number }): void {
-    if (!(s.weight > 0)) return;
-    if (Number.isNaN(this.refInvK)) {
-      this.refInvK = s.refInvK;
-      this.sum = s.sum;
-      this.weight = s.weight;
-      return;
-    }
-    this.sum += s.sum * Math.exp(MKT_DELTA_H_OVER_R_K * (this.refInvK - s.refInvK));
-    this.weight += s.weight;
+  merge(s: MktSums): void {
+    mergeMkt(this.#sums, s);
   }
 }
 

@@ -7,7 +7,7 @@
  *             (partial overrides, validated by `unitProfileSchema`) ─▶ engine, UnitDirectory.profile
  *   ingest ─ EnginePort ─▶ ExcursionEngine (units from the UnitDirectory, the gateway's Clock)
  *   engine connectivity gaps ─▶ GapRecordRow (stored by ingest, seen by lots)
- *   /metrics ◀─ retained readings, readings set aside (too late, future)
+ *   /metrics ◀─ retained readings, readings set aside (too late, future, untrusted agent clock)
  */
 import type { UnitKind } from "@coldtrace/protocol";
 import type { Logger } from "pino";
@@ -121,7 +121,9 @@ export function createEngine(
           },
           reason === "future"
             ? "readings dated ahead of the gateway clock set aside (agent clock?); stored, not evaluated"
-            : "readings older than the lateness window set aside; stored, not evaluated",
+            : reason === "untrusted_time"
+              ? "readings taken while the agent's clock was not synchronised set aside; stored, not evaluated"
+              : "readings older than the lateness window set aside; stored, not evaluated",
         );
       }
     },
@@ -183,6 +185,7 @@ export function excursionsExtension(): ExtensionFactory {
           counters: {
             'coldtrace_engine_readings_set_aside_total{reason="too_late"}': stats.tooLate,
             'coldtrace_engine_readings_set_aside_total{reason="future"}': stats.future,
+            'coldtrace_engine_readings_set_aside_total{reason="untrusted_time"}': stats.untrustedTime,
           },
         };
       },

@@ -190,6 +190,7 @@ export class Ingest {
             tempC: r.tempC,
             quality: r.quality,
             backfill: r.backfill,
+            ...(r.timeQuality === undefined ? {} : { timeQuality: r.timeQuality }),
           }),
         );
         this.#d.metrics.readingsReceived += readings.length;

@@ -7,7 +7,7 @@
  *
  * Ranges are half-open everywhere: `from <= t < to`.
  */
-import type { AlarmEvent, Birth, ExcursionEvent, Quality, UnitKind } from "@coldtrace/protocol";
+import type { AlarmEvent, Birth, ExcursionEvent, Quality, TimeQuality, UnitKind } from "@coldtrace/protocol";
 import type { GapRecordRow } from "../kernel/events.ts";
 
 export type { Quality };
@@ -25,6 +25,8 @@ export interface StoredReading {
   tempC: number | null;
   quality: Quality;
   backfill: boolean;
+  /** The agent's doubt about its clock (reading.timeQuality); absent when trusted. Not stored yet. */
+  timeQuality?: TimeQuality;
 }
 
 export interface AppendResult {

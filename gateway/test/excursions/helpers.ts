@@ -22,7 +22,7 @@ export function makeEngine(
     latenessWindowMs?: number;
     maxRetainedPerUnit?: number;
     checkpointEvery?: number;
-    onSetAside?: (r: readonly EngineReading[], reason: "too_late" | "future") => void;
+    onSetAside?: (r: readonly EngineReading[], reason: "too_late" | "future" | "untrusted_time") => void;
   } = {},
 ) {
   const clock = new FakeClock();
