@@ -15,7 +15,7 @@
 import { readFileSync } from "node:fs";
 import type { ProbeHealth } from "@coldtrace/protocol";
 import type { Logger } from "pino";
-import { LocalAlarm } from "../alarm/index.ts";
+import { LocalAlarm, type LocalAlarmSnapshot } from "../alarm/index.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { type AgentConfig, configHash } from "../config/index.ts";
 import { type NewReading, Outbox } from "../outbox/index.ts";
@@ -48,6 +48,8 @@ export interface AgentDeps {
   onReading?: (r: NewReading) => void;
   /** Called with the publisher before it connects (to catch its first messages and events). */
   onPublisher?: (publisher: Publisher) => void;
+  /** The local alarm state of the agent this one replaces (a reconfiguration). */
+  alarmState?: LocalAlarmSnapshot;
 }
 
 /** Set by the bundle build (deploy/build.ts); from source, read from package.json. */
@@ -201,6 +203,7 @@ export class Agent {
       log: componentLogger(log, config, "alarm"),
       clock: this.clock,
     });
+    if (this.deps.alarmState) this.alarm.restore(this.deps.alarmState);
     const clockCfg = config.agent.clock;
     const publisher = this.publisherRef;
     this.timeKeeper = new TimeKeeper({
@@ -286,6 +289,11 @@ export class Agent {
       this.healthSignature = signature;
       this.publishHealth();
     }
+  }
+
+  /** The local alarm's state, for the agent that replaces this one. */
+  alarmSnapshot(): LocalAlarmSnapshot | undefined {
+    return this.alarm?.snapshot();
   }
 
   /** Current probe health with outbox depth, as published. */

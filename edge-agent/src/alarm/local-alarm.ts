@@ -11,7 +11,10 @@
  * A unit is beyond when any of its probes' latest good reading is. Fault readings do not
  * count either way (the gateway raises probe alarms for them). A coil is on while any unit
  * driving it is active. A failed coil write is logged and retried on the next reading.
- * Nothing is switched at stop: an agent restart must not silence a tripped alarm.
+ * Nothing is switched at stop: an agent restart must not silence a tripped alarm. Across a
+ * reconfiguration (remote configuration) the state is carried over (`snapshot` → `restore`):
+ * a tripped unit stays tripped, a running delay keeps its start, a relay known to be on is
+ * switched off when its unit is back within limits.
  */
 import type { Quality } from "@coldtrace/protocol";
 import type { Logger } from "pino";
@@ -45,8 +48,22 @@ interface UnitState {
   cfg: AlarmUnit;
   latest: Map<string, number>;
   beyond: "high" | "low" | null;
+  /** When the unit went beyond (clock time), while `beyond` is set. */
+  beyondSince: number;
   timer: unknown;
   active: boolean;
+}
+
+/** What a reconfigured agent takes over from the alarm it replaces. */
+export interface LocalAlarmSnapshot {
+  units: {
+    unitId: string;
+    beyond: "high" | "low" | null;
+    beyondSince: number;
+    active: boolean;
+    latest: [string, number][];
+  }[];
+  outputs: { busId: string; slaveId: number; coil: number; written: boolean | undefined }[];
 }
 
 interface OutputState {
@@ -74,7 +91,14 @@ export class LocalAlarm {
   constructor(deps: LocalAlarmDeps) {
     for (const u of deps.units) {
       if (u.lowC === undefined && u.highC === undefined) continue;
-      this.units.set(u.unitId, { cfg: u, latest: new Map(), beyond: null, timer: undefined, active: false });
+      this.units.set(u.unitId, {
+        cfg: u,
+        latest: new Map(),
+        beyond: null,
+        beyondSince: 0,
+        timer: undefined,
+        active: false,
+      });
     }
     this.outputs = deps.outputs.map((cfg) => ({ cfg, written: undefined, writing: false }));
     this.writeCoil = deps.writeCoil;
@@ -98,6 +122,7 @@ export class LocalAlarm {
     const beyond = this.beyond(unit);
     if (beyond !== null && unit.beyond === null) {
       unit.beyond = beyond;
+      unit.beyondSince = this.clock.now();
       this.log.info(
         { unitId: r.unitId, side: beyond, delayMs: unit.cfg.delayMs },
         "unit beyond action limit",
@@ -158,6 +183,49 @@ export class LocalAlarm {
           );
         },
       );
+    }
+  }
+
+  snapshot(): LocalAlarmSnapshot {
+    return {
+      units: [...this.units.values()].map((u) => ({
+        unitId: u.cfg.unitId,
+        beyond: u.beyond,
+        beyondSince: u.beyondSince,
+        active: u.active,
+        latest: [...u.latest],
+      })),
+      outputs: this.outputs.map((o) => ({
+        busId: o.cfg.busId,
+        slaveId: o.cfg.slaveId,
+        coil: o.cfg.coil,
+        written: o.written,
+      })),
+    };
+  }
+
+  /** Takes over units and relays that exist in both configurations (same unit id; same bus, slave, coil). */
+  restore(prev: LocalAlarmSnapshot): void {
+    for (const p of prev.units) {
+      const u = this.units.get(p.unitId);
+      if (!u) continue;
+      u.latest = new Map(p.latest);
+      u.active = p.active;
+      if (p.beyond !== null && !p.active) {
+        u.beyond = p.beyond;
+        u.beyondSince = p.beyondSince;
+        const left = Math.max(0, u.cfg.delayMs - (this.clock.now() - p.beyondSince));
+        u.timer = this.clock.setTimeout(() => this.trip(u), left);
+      } else if (p.active) {
+        u.beyond = p.beyond;
+        u.beyondSince = p.beyondSince;
+      }
+    }
+    for (const o of this.outputs) {
+      const p = prev.outputs.find(
+        (x) => x.busId === o.cfg.busId && x.slaveId === o.cfg.slaveId && x.coil === o.cfg.coil,
+      );
+      if (p) o.written = p.written;
     }
   }
 

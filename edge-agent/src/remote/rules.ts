@@ -13,15 +13,16 @@
  * Every problem is returned, with its path in the message (`config.mqtt.passwordFile`).
  */
 import { accessSync, constants } from "node:fs";
-import { type ConfigDesired, configDocumentHash, isColdtraceError } from "@coldtrace/protocol";
+import { type ConfigDesired, isColdtraceError } from "@coldtrace/protocol";
 import { type AgentConfig, type ConfigIssue, parseConfig } from "../config/index.ts";
+import { documentHash } from "./hash.ts";
 
 export async function checkDesired(
   desired: ConfigDesired,
   file: AgentConfig,
 ): Promise<{ config?: AgentConfig; issues: ConfigIssue[] }> {
   const issues: ConfigIssue[] = [];
-  const computed = await configDocumentHash(desired.config);
+  const computed = documentHash(desired.config);
   if (computed !== desired.documentHash)
     issues.push({
       path: "documentHash",

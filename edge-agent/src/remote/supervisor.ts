@@ -20,7 +20,6 @@ import {
   agentConfigSchema,
   type ConfigDesired,
   type ConfigReported,
-  configDocumentHash,
   decodeMessage,
   isColdtraceError,
   type WireIssue,
@@ -31,6 +30,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { type AgentConfig, type ConfigIssue, configHash, parseConfig } from "../config/index.ts";
 import type { NewReading } from "../outbox/index.ts";
 import type { Publisher } from "../publisher/index.ts";
+import { documentHash } from "./hash.ts";
 import { checkDesired } from "./rules.ts";
 import { loadRemoteState, type RemoteState, type Running, saveRemoteState, stateFile } from "./store.ts";
 
@@ -96,7 +96,7 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const { fileConfig } = this.d;
-    this.fileHash = await configDocumentHash(agentConfigSchema.parse(this.d.fileDocument));
+    this.fileHash = documentHash(agentConfigSchema.parse(this.d.fileDocument));
     this.state = loadRemoteState(this.statePath);
     const file = this.fileRunning();
     let target: Running = file;
@@ -170,6 +170,8 @@ export class Supervisor {
     report: Omit<ConfigReported, "v" | "agentId" | "running" | "at">,
   ): Promise<void> {
     const config = this.configOf(target);
+    // A reconfiguration must neither silence a tripped local alarm nor restart its delay.
+    const alarmState = this.agentRef?.alarmSnapshot();
     this.running = { ...target, config };
     this.answering.clear();
     this.setReport(report);
@@ -182,6 +184,7 @@ export class Supervisor {
       ...(target.version === null ? {} : { configVersion: target.version }),
       onReading: (r) => this.onReading(r),
       onPublisher: (p) => this.attach(p),
+      ...(alarmState ? { alarmState } : {}),
     });
     this.agentRef = agent;
     await agent.start();

@@ -75,6 +75,59 @@ describe("local alarm (no network)", () => {
     await agent.stop();
   });
 
+  it("carries the alarm over a reconfiguration: the delay keeps its start, a tripped relay is released later", async () => {
+    const clock = manualClock(Date.UTC(2026, 10, 25));
+    const url = `mqtt://127.0.0.1:${await freePort()}`;
+    const acqA = new FakeAcquisition(probes);
+    const a = new Agent({ config: config(tmp.dir, url), acquisition: acqA, log, clock });
+    await a.start();
+    acqA.emit({
+      probeId: "fridge-2-top",
+      unitId: "fridge-2",
+      observedAt: clock.now(),
+      tempC: 9.2,
+      quality: "ok",
+    });
+    clock.advance(20 * MIN);
+    const state = a.alarmSnapshot();
+    await a.stop({ reconfigure: true });
+    // The same unit under a new configuration: 20 of its 30 minutes are gone already.
+    const acqB = new FakeAcquisition(probes);
+    const b = new Agent({
+      config: config(tmp.dir, url),
+      acquisition: acqB,
+      log,
+      clock,
+      ...(state ? { alarmState: state } : {}),
+    });
+    await b.start();
+    clock.advance(11 * MIN);
+    await new Promise((r) => setImmediate(r));
+    expect(acqB.coils).toEqual([{ busId: "tcp-1", slaveId: 10, coil: 3, on: true }]);
+    const tripped = b.alarmSnapshot();
+    await b.stop({ reconfigure: true });
+    // Tripped, reconfigured again, then back in range: the relay the old agent switched on goes off.
+    const acqC = new FakeAcquisition(probes);
+    const c = new Agent({
+      config: config(tmp.dir, url),
+      acquisition: acqC,
+      log,
+      clock,
+      ...(tripped ? { alarmState: tripped } : {}),
+    });
+    await c.start();
+    acqC.emit({
+      probeId: "fridge-2-top",
+      unitId: "fridge-2",
+      observedAt: clock.now(),
+      tempC: 5,
+      quality: "ok",
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(acqC.coils).toEqual([{ busId: "tcp-1", slaveId: 10, coil: 3, on: false }]);
+    await c.stop();
+  });
+
   it("retries a failed relay write on the next reading", async () => {
     const clock = manualClock(Date.UTC(2026, 10, 25));
     const cfg = config(tmp.dir, `mqtt://127.0.0.1:${await freePort()}`);
