@@ -167,9 +167,21 @@ describe("clock sync sources", () => {
       return "yes";
     }).check();
     expect(calls).toEqual([["timedatectl", "show", "--property=NTPSynchronized", "--value"]]);
-    // auto without timesyncd: timedatectl if it answers, else none.
+    // auto without timesyncd: timedatectl when chronyd or ntpd runs and it answers, else none.
     const noFlag = "/nonexistent/timesync/synchronized";
-    expect((await syncSourceFor("auto", { flag: noFlag, exec: answer("no") })).name).toBe("timedatectl");
-    expect((await syncSourceFor("auto", { flag: noFlag, exec: answer(new Error("x")) })).name).toBe("none");
+    const chrony = tempDir();
+    const withChrony = { flag: noFlag, otherClients: [chrony.dir] };
+    expect((await syncSourceFor("auto", { ...withChrony, exec: answer("no") })).name).toBe("timedatectl");
+    expect((await syncSourceFor("auto", { ...withChrony, exec: answer(new Error("x")) })).name).toBe("none");
+    let spawned = false;
+    const spy = async () => {
+      spawned = true;
+      return "yes";
+    };
+    expect(
+      (await syncSourceFor("auto", { flag: noFlag, otherClients: ["/nonexistent"], exec: spy })).name,
+    ).toBe("none");
+    expect(spawned).toBe(false);
+    chrony.remove();
   });
 });
