@@ -68,7 +68,14 @@ describe("extensions in the running gateway", () => {
 
   it("runs factory, start and onConnected in order, and knows the built-ins by name", () => {
     expect(steps).toEqual(["factory", "start", "connected"]);
-    expect([...h.gw.extensions.keys()]).toEqual(["excursions", "lots", "grafana", "notify", "recorder"]);
+    expect([...h.gw.extensions.keys()]).toEqual([
+      "excursions",
+      "lots",
+      "grafana",
+      "notify",
+      "fleet",
+      "recorder",
+    ]);
   });
 
   it("fills the unit directory from births, with the profile the excursions module resolves", async () => {
