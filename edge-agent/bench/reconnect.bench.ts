@@ -17,6 +17,7 @@
  */
 import { type EmbeddedBroker, freePort, startEmbeddedBroker } from "@coldtrace/testkit";
 import pino from "pino";
+import { mqttSettings } from "../src/agent/index.ts";
 import { parseConfig } from "../src/config/index.ts";
 import { Outbox } from "../src/outbox/index.ts";
 import { Publisher } from "../src/publisher/index.ts";
@@ -71,15 +72,7 @@ async function main() {
       agentId,
       outbox,
       log,
-      settings: {
-        url: m.url,
-        keepaliveSec: m.keepaliveSec,
-        connectTimeoutMs: m.connectTimeoutMs,
-        reconnect: m.reconnect,
-        batchMaxReadings: m.batch.maxReadings,
-        batchDelayMs: m.batch.delayMs,
-        inflightWindow: m.inflightWindow,
-      },
+      settings: mqttSettings(m),
       birth: {
         agentId,
         siteId: "bench",

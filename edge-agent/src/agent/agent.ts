@@ -19,7 +19,7 @@ import { LocalAlarm, type LocalAlarmSnapshot } from "../alarm/index.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { type AgentConfig, configHash } from "../config/index.ts";
 import { type NewReading, Outbox } from "../outbox/index.ts";
-import { type BirthTemplate, Publisher } from "../publisher/index.ts";
+import { type BirthTemplate, type MqttSettings, Publisher } from "../publisher/index.ts";
 import { type ClockSyncSource, syncSourceFor, TimeKeeper, type TimeSource } from "../timekeeping/index.ts";
 
 export type ProbeHealthEntry = ProbeHealth["probes"][number];
@@ -68,6 +68,24 @@ export const AGENT_VERSION: string =
 export function componentLogger(root: Logger, config: AgentConfig, component: string): Logger {
   const level = config.logging.components[component];
   return level ? root.child({ component }, { level }) : root.child({ component });
+}
+
+/** The publisher's settings from the `mqtt` section. */
+export function mqttSettings(m: AgentConfig["mqtt"]): MqttSettings {
+  return {
+    url: m.url,
+    clientId: m.clientId,
+    username: m.username,
+    password: m.password,
+    passwordFile: m.passwordFile,
+    tls: m.tls,
+    keepaliveSec: m.keepaliveSec,
+    connectTimeoutMs: m.connectTimeoutMs,
+    reconnect: m.reconnect,
+    batchMaxReadings: m.batch.maxReadings,
+    batchDelayMs: m.batch.delayMs,
+    inflightWindow: m.inflightWindow,
+  };
 }
 
 export function birthTemplate(config: AgentConfig, startedAt: number, configVersion?: number): BirthTemplate {
@@ -167,20 +185,7 @@ export class Agent {
       desiredConfig: config.agent.remoteConfig.enabled,
       log: componentLogger(log, config, "publisher"),
       clock: this.clock,
-      settings: {
-        url: m.url,
-        clientId: m.clientId,
-        username: m.username,
-        password: m.password,
-        passwordFile: m.passwordFile,
-        tls: m.tls,
-        keepaliveSec: m.keepaliveSec,
-        connectTimeoutMs: m.connectTimeoutMs,
-        reconnect: m.reconnect,
-        batchMaxReadings: m.batch.maxReadings,
-        batchDelayMs: m.batch.delayMs,
-        inflightWindow: m.inflightWindow,
-      },
+      settings: mqttSettings(m),
     });
     this.deps.onPublisher?.(this.publisherRef);
     const limited = config.units.filter((u) => u.actionLimits !== undefined).map((u) => u.id);

@@ -422,24 +422,27 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   private sendConfigReport(session: Session, report: ConfigReported): void {
-    try {
-      session.client.publish(this.topic("configReported"), encodePayload("configReported", report), {
-        qos: 1,
-        retain: true,
-      });
-    } catch (err) {
-      this.log.warn({ err }, "configuration report rejected");
-    }
+    this.sendRetained(session, "configReported", report, "configuration report rejected");
   }
 
   private sendHealth(session: Session, health: ProbeHealth): void {
+    this.sendRetained(session, "probeHealth", health, "probe health rejected");
+  }
+
+  /** A retained state message of the agent, validated; a payload the contract refuses is logged, not sent. */
+  private sendRetained<K extends "probeHealth" | "configReported">(
+    session: Session,
+    kind: K,
+    payload: K extends "probeHealth" ? ProbeHealth : ConfigReported,
+    rejected: string,
+  ): void {
     try {
-      session.client.publish(this.topic("probeHealth"), encodePayload("probeHealth", health), {
+      session.client.publish(this.topic(kind), encodePayload(kind, payload as never), {
         qos: 1,
         retain: true,
       });
     } catch (err) {
-      this.log.warn({ err }, "probe health rejected");
+      this.log.warn({ err }, rejected);
     }
   }
 

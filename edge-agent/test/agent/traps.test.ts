@@ -9,13 +9,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { startTcpSlave, type TcpSlaveSim } from "@coldtrace/simulators";
-import { type EmbeddedBroker, mqttUrl, requireService, startEmbeddedBroker } from "@coldtrace/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAcquisition } from "../../src/acquisition/index.ts";
 import { Agent } from "../../src/agent/index.ts";
 import { parseConfig } from "../../src/config/index.ts";
 import { readOutboxSnapshot } from "../../src/outbox/index.ts";
 import { captureLog, waitFor } from "../acquisition/helpers.ts";
+import { onEachBroker } from "../helpers/brokers.ts";
 import { subscribe, type TestSubscriber } from "../helpers/subscriber.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -196,18 +196,4 @@ function readOutboxEvicted(dir: string): number {
   return readOutboxSnapshot(`${dir}/outbox.db`).evictedTotal;
 }
 
-let embedded: EmbeddedBroker | undefined;
-describe("embedded broker", () => {
-  beforeEach(async () => {
-    embedded = await startEmbeddedBroker();
-  });
-  afterEach(async () => {
-    await embedded?.close();
-  });
-  trapsSuite("the embedded broker", () => embedded?.url ?? "");
-});
-
-const mosquitto = await requireService("mosquitto");
-describe.skipIf(!mosquitto.available)(`Mosquitto ${mosquitto.reason}`, () => {
-  trapsSuite("Mosquitto", () => mqttUrl());
-});
+await onEachBroker(trapsSuite);

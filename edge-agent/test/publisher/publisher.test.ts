@@ -4,11 +4,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { type EmbeddedBroker, mqttUrl, requireService, startEmbeddedBroker } from "@coldtrace/testkit";
+
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type NewReading, Outbox } from "../../src/outbox/index.ts";
 import { type BirthTemplate, type MqttSettings, Publisher } from "../../src/publisher/index.ts";
+import { onEachBroker } from "../helpers/brokers.ts";
 import { type Received, subscribe, type TestSubscriber } from "../helpers/subscriber.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -246,20 +247,11 @@ function publisherSuite(name: string, brokerUrl: () => string) {
   });
 }
 
-let embedded: EmbeddedBroker | undefined;
-describe("embedded broker", () => {
-  beforeEach(async () => {
-    embedded = await startEmbeddedBroker();
-  });
-  afterEach(async () => {
-    await embedded?.close();
-  });
-  publisherSuite("the embedded broker", () => embedded?.url ?? "");
-
+await onEachBroker(publisherSuite, (brokerUrl) => {
   // On the embedded broker only: the shared Mosquitto may hold other gateways' retained states.
   it("follows the gateway state topic and reports whether a gateway is listening", async () => {
     const tmp = tempDir();
-    const url = embedded?.url ?? "";
+    const url = brokerUrl();
     const outbox = Outbox.open({ path: join(tmp.dir, "outbox.db"), agentId: "pi-test", maxReadings: 1000 });
     const sub = await subscribe(url, "ct/v1/#");
     const publisher = new Publisher({
@@ -291,9 +283,4 @@ describe("embedded broker", () => {
     outbox.close();
     tmp.remove();
   });
-});
-
-const mosquitto = await requireService("mosquitto");
-describe.skipIf(!mosquitto.available)(`Mosquitto ${mosquitto.reason}`, () => {
-  publisherSuite("Mosquitto", mqttUrl);
 });
