@@ -133,7 +133,32 @@ export class Supervisor {
       this.state = { ...this.state, current: undefined, lastGood: undefined };
       this.save();
     }
-    await this.launch(target, report);
+    try {
+      await this.launch(target, report);
+    } catch (err) {
+      if (target.source === "file") throw err;
+      // A stored pushed configuration that no longer starts (it was written by an older agent
+      // version, say): the box's own file, never a boot loop.
+      this.log.error(
+        { err, version: target.version },
+        "pushed configuration does not start: running the file",
+      );
+      this.state = { ...this.state, current: undefined, lastGood: undefined, trial: undefined };
+      this.save();
+      await this.agentRef?.stop().catch(() => undefined);
+      await this.launch(file, {
+        state: "rolled_back",
+        ...(target.version === null ? {} : { desiredVersion: target.version }),
+        reason: {
+          code: "CT_CONFIG_ROLLBACK",
+          message:
+            `configuration version ${target.version} did not start (${(err as Error).message}); running the box's file`.slice(
+              0,
+              2000,
+            ),
+        },
+      });
+    }
   }
 
   async stop(): Promise<void> {
@@ -248,9 +273,15 @@ export class Supervisor {
       );
     }
     if (desired.version <= this.state.lastHandledVersion) {
-      this.log.debug(
+      // The retained message again (reconnect): nothing to do. A different document under an
+      // old version number (a restored gateway database?) is never applied: say so.
+      const fresh =
+        desired.documentHash !== this.running.documentHash && desired.version !== this.running.version;
+      this.log[fresh ? "warn" : "debug"](
         { version: desired.version, handled: this.state.lastHandledVersion },
-        "desired configuration already handled",
+        fresh
+          ? "desired configuration ignored: its version was handled already; send it with a higher version"
+          : "desired configuration already handled",
       );
       return;
     }
