@@ -12,6 +12,9 @@ COPY edge-agent/package.json edge-agent/
 COPY gateway/package.json gateway/
 COPY simulators/package.json simulators/
 COPY dashboards/package.json dashboards/
+# The console workspace: its prepare script skips the build without dev dependencies (vite).
+COPY dashboards/console/package.json dashboards/console/
+COPY dashboards/console/scripts dashboards/console/scripts
 COPY flows/package.json flows/
 COPY deploy/package.json deploy/
 COPY docs/package.json docs/
