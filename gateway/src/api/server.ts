@@ -9,6 +9,8 @@
  * Bad requests answer 400 with a message naming the field: `query.from: expected integer`.
  * The extensions' routes (extension/extension.ts `routes`) come in `plugins`; they are
  * registered under /api/v1 with the same authentication.
+ * Their `pages` (the console's static site) come in `sitePlugins`, registered at the root
+ * without it.
  */
 import { isColdtraceError } from "@coldtrace/protocol";
 import swagger from "@fastify/swagger";
@@ -38,6 +40,8 @@ export interface ApiDeps {
   log?: Logger;
   /** The extensions' routes, registered under /api/v1 with authentication. */
   plugins?: readonly FastifyPluginAsync[];
+  /** Plugins registered at the root without authentication (the console's pages). */
+  sitePlugins?: readonly FastifyPluginAsync[];
 }
 
 type AjvError = {
@@ -137,6 +141,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     return deps.metricsText();
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  for (const plugin of deps.sitePlugins ?? []) await app.register(plugin);
 
   await app.register(
     async (api) => {

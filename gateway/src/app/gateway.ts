@@ -14,7 +14,7 @@
  *     │                   (same code path for both brokers; PUBACK once stored)
  *     ├─ outbox dispatcher on the session; extensions' onConnected(session)
  *     ├─ tick every tickIntervalMs
- *     └─ buildApi (+ the extensions' routes under /api/v1) listening on api.port
+ *     └─ buildApi (+ the extensions' routes under /api/v1, their pages at /) listening on api.port
  *
  * Stop order: API, tick, ingest flush (queued work and its events), extensions' onConnected
  * cleanups, outbox drain (up to 5 s), MQTT session, embedded broker, extensions' stop (in
@@ -101,6 +101,13 @@ function provider<K extends "engine" | "unitProfile">(
 
 export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRuntime> {
   const { config, log } = opts;
+  const notice = (ext: Extension, hook: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      log.error({ err, extension: ext.name, hook }, "extension notice failed");
+    }
+  };
   const clock = opts.clock ?? systemClock;
   const now = () => clock.now();
   const cleanups: (() => Promise<void>)[] = [];
@@ -176,6 +183,13 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       },
       async onMovement(movement) {
         for (const ext of extensions) await ext.onMovement?.(movement, storage.sql);
+      },
+      // Synchronous notices: one failing extension must not keep the others from hearing.
+      onReadingsStored(readings) {
+        for (const ext of extensions) notice(ext, "onReadingsStored", () => ext.onReadingsStored?.(readings));
+      },
+      onAgent(agent) {
+        for (const ext of extensions) notice(ext, "onAgentChanged", () => ext.onAgentChanged?.(agent));
       },
     };
     const subscriptions = extensions.flatMap((e) => e.subscriptions ?? []);
@@ -307,6 +321,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
         },
         log,
         plugins: extensions.flatMap((e) => (e.routes ? [e.routes] : [])),
+        sitePlugins: extensions.flatMap((e) => (e.pages ? [e.pages] : [])),
       });
       const a = api;
       cleanups.push(() => a.close());

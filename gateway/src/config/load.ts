@@ -33,6 +33,7 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
   // SQLite's ":memory:" names no file: resolving it would create one called ":memory:".
   if (cfg.storage.records.backend === "sqlite" && cfg.storage.records.path !== ":memory:")
     cfg.storage.records.path = abs(cfg.storage.records.path);
+  if (cfg.console.assetsDir !== undefined) cfg.console.assetsDir = abs(cfg.console.assetsDir);
   return deepFreeze(cfg);
 }
 

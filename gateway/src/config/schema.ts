@@ -5,6 +5,7 @@
  */
 import { segmentId } from "@coldtrace/protocol";
 import { z } from "zod";
+import { consoleSchema } from "../console/config.ts";
 import { quarantinePolicy } from "../lots/policy.ts";
 
 const port = z.number().int().min(0).max(65535);
@@ -228,6 +229,8 @@ export const gatewayConfigSchema = z
       .default({ byUnit: {}, byKind: {} }),
     /** The lots module: quarantine policy and housekeeping timers. */
     lots: lotsSchema.default(() => lotsSchema.parse({})),
+    /** The web console: sites' names and time zones, language, live stream timers. */
+    console: consoleSchema.default(() => consoleSchema.parse({})),
   })
   .strict();
 

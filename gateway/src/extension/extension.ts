@@ -14,6 +14,8 @@
  *   onMessage of your subscriptions   (subscribed with the gateway's session, PUBACK after it)
  *   onConnected(session) once the gateway's MQTT session is up
  *   routes               fastify plugin under /api/v1, behind token authentication
+ *   pages                fastify plugin at the root, without authentication (the console's site)
+ *   onReadingsStored()   readings just stored; onAgentChanged() an agent's record just stored
  *   stop()               in reverse order, after ingest has flushed and the outbox drained,
  *                        before storage closes
  *
@@ -33,7 +35,7 @@ import type { UnitProfile } from "../kernel/profiles.ts";
 import type { UnitDirectory } from "../kernel/units.ts";
 import type { Outbox } from "../outbox/index.ts";
 import type { SqlDatabase, SqlExecutor } from "../storage/sql/database.ts";
-import type { ReadingStore, RecordStore } from "../storage/types.ts";
+import type { AgentRecord, ReadingStore, RecordStore, StoredReading } from "../storage/types.ts";
 
 /** What every extension gets from the gateway (read-only; valid from the factory call on). */
 export interface ExtensionContext {
@@ -98,6 +100,18 @@ export interface Extension {
    * (Until ingest commits its batches in one transaction, #14, `tx` is the database itself.)
    */
   onEngineOutputs?(outputs: readonly DomainEvent[], tx: SqlExecutor): Promise<void>;
+  /**
+   * Pages served at the root without token authentication: the web console's static files.
+   * Records never go out this way; pages read them through `routes` with a token.
+   */
+  readonly pages?: FastifyPluginAsync;
+  /**
+   * Readings just appended to the reading store (only the new ones; duplicates are not here),
+   * e.g. for a live view. Synchronous: ingest does not wait, and a throw is logged and ignored.
+   */
+  onReadingsStored?(readings: readonly StoredReading[]): void;
+  /** An agent's record just stored after its birth or a state message; as `onReadingsStored`. */
+  onAgentChanged?(agent: AgentRecord): void;
   /** React to one movement from the ERP or the planner; `tx` as for `onEngineOutputs`. */
   onMovement?(movement: Movement, tx: SqlExecutor): Promise<void>;
   /** Topic filters of your own on the gateway's session (agents' messages go to ingest). */

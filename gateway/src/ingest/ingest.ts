@@ -330,6 +330,7 @@ export class Ingest {
         this.#d.metrics.readingsStored += inserted.length;
         await this.#touchAgents();
         this.#d.metrics.readingsDuplicate += duplicates;
+        if (inserted.length > 0) this.#notify("onReadingsStored", inserted);
         const known = inserted.filter((r) => this.#units.has(r.unitId));
         if (known.length < inserted.length) this.#unknownUnits(inserted);
         if (known.length > 0) await this.#outputs(this.#d.engine.ingest(known));
@@ -401,6 +402,7 @@ export class Ingest {
     };
     this.#agents.set(b.agentId, agent);
     await this.#d.records.upsertAgent(agent);
+    this.#notify("onAgent", agent);
     for (const u of b.units) {
       await this.#d.records.upsertUnit({
         unitId: u.unitId,
@@ -441,6 +443,7 @@ export class Ingest {
     };
     this.#agents.set(s.agentId, agent);
     await this.#d.records.upsertAgent(agent);
+    this.#notify("onAgent", agent);
     this.#log.info({ agentId: s.agentId, state: s.state }, "agent state");
   }
 
@@ -520,6 +523,21 @@ export class Ingest {
       to = Math.max(to, present.get(seq + 1) ?? g.toObservedAt);
     }
     return from <= to ? { from, to } : reported;
+  }
+
+  /**
+   * Tell the listeners what was just stored (the console's live view). They are synchronous and
+   * must not fail; if one does anyway, ingest goes on: the data is committed already.
+   */
+  #notify<K extends "onReadingsStored" | "onAgent">(
+    name: K,
+    arg: Parameters<NonNullable<IngestListeners[K]>>[0],
+  ): void {
+    try {
+      (this.#d.listeners?.[name] as ((a: typeof arg) => void) | undefined)?.(arg);
+    } catch (err) {
+      this.#log.error({ err, listener: name }, "ingest listener failed");
+    }
   }
 
   /** Persist engine outputs, then publish them. Used by ingest, acknowledgements and ticks. */

@@ -7,7 +7,7 @@
 import type { Movement, UnitKind } from "@coldtrace/protocol";
 import type { DomainEvent, GapRecordRow } from "../kernel/events.ts";
 import type { SqlExecutor } from "../storage/sql/database.ts";
-import type { StoredReading } from "../storage/types.ts";
+import type { AgentRecord, StoredReading } from "../storage/types.ts";
 
 export interface UnitRegistration {
   unitId: string;
@@ -36,4 +36,8 @@ export interface IngestListeners {
   onEngineOutputs?(outputs: readonly DomainEvent[], tx?: SqlExecutor): void | Promise<void>;
   onGap?(gap: GapRecordRow): void | Promise<void>;
   onMovement?(movement: Movement): void | Promise<void>;
+  /** Readings just appended to the reading store (only the new ones). Synchronous, never throws. */
+  onReadingsStored?(readings: readonly StoredReading[]): void;
+  /** An agent's record after a birth or a state message was stored. Synchronous, never throws. */
+  onAgent?(agent: AgentRecord): void;
 }
