@@ -2,8 +2,9 @@
 # Installs the Debian packages the tests need and starts the services they talk to, when
 # missing. Idempotent; used by .ci/run and by contributors (needs root or sudo for apt).
 set -euo pipefail
-# chromium joins the list when the QA console and its browser tests land.
-packages=(socat openssl influxdb mosquitto mosquitto-clients postgresql)
+# chromium: the console's browser tests (playwright-core drives /usr/bin/chromium);
+# fonts-noto-cjk: Chinese text in those pages and their screenshots.
+packages=(socat openssl influxdb mosquitto mosquitto-clients postgresql chromium fonts-noto-cjk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,4 +36,5 @@ listening 5432 || { echo "ensure-services: PostgreSQL is not listening on 5432" 
 # influxd is started per test suite by @coldtrace/testkit on spare ports; only the binary is needed.
 command -v influxd >/dev/null
 command -v socat >/dev/null
+[ -x /usr/bin/chromium ] || { echo "ensure-services: /usr/bin/chromium missing after install" >&2; exit 1; }
 echo "ensure-services: ok"
