@@ -3,6 +3,7 @@
  * graph for the layout tests is its own entry (`@coldtrace/testkit/import-graph`): it loads
  * the TypeScript compiler, which no other test needs.
  */
+export * from "./bench.ts";
 export * from "./broker.ts";
 export * from "./influxd.ts";
 export * from "./ports.ts";
