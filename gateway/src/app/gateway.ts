@@ -12,7 +12,7 @@
  *     ├─ Ingest (the extension's engine, EventSink = MQTT QoS 1, listeners → extensions)
  *     ├─ connectGateway → agents' messages to ingest, extensions' subscriptions to them
  *     │                   (same code path for both brokers; PUBACK once stored)
- *     ├─ outbox dispatcher on the session; extensions' onConnected(session)
+ *     ├─ outbox dispatcher on the session (and pruning of sent rows); extensions' onConnected(session)
  *     ├─ tick every tickIntervalMs
  *     └─ buildApi (+ the extensions' routes under /api/v1) listening on api.port
  *
@@ -252,6 +252,24 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
     const conn = connection;
     cleanups.push(() => conn.close());
     const dispatcher = outbox.startDispatcher(conn.client, log);
+    // Sent rows past outbox.retentionMs are pruned here, for every module's events.
+    const prune = async () => {
+      try {
+        const pruned = await outbox.prune(clock.now() - config.outbox.retentionMs);
+        if (pruned > 0) log.debug({ pruned }, "sent outbox rows pruned");
+      } catch (err) {
+        log.error({ err }, "outbox prune failed");
+      }
+    };
+    let pruning = prune();
+    const pruner = setInterval(() => {
+      pruning = prune();
+    }, config.outbox.pruneIntervalMs);
+    pruner.unref();
+    cleanups.push(async () => {
+      clearInterval(pruner);
+      await pruning;
+    });
     cleanups.push(async () => {
       // Give committed events a moment to reach the broker; what is left goes after restart.
       let timeout: NodeJS.Timeout | undefined;

@@ -30,6 +30,10 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
     cfg.broker.tls.certFile = abs(cfg.broker.tls.certFile);
     cfg.broker.tls.keyFile = abs(cfg.broker.tls.keyFile);
   }
+  // lots.outboxRetentionMs (before the host kept the outbox) still counts when outbox.retentionMs is not set.
+  const raw = (value ?? {}) as { outbox?: { retentionMs?: unknown } };
+  if (cfg.lots.outboxRetentionMs !== undefined && raw.outbox?.retentionMs === undefined)
+    cfg.outbox.retentionMs = cfg.lots.outboxRetentionMs;
   // SQLite's ":memory:" names no file: resolving it would create one called ":memory:".
   if (cfg.storage.records.backend === "sqlite" && cfg.storage.records.path !== ":memory:")
     cfg.storage.records.path = abs(cfg.storage.records.path);

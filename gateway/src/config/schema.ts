@@ -191,12 +191,26 @@ export const lotsSchema = z
       .min(1000)
       .max(24 * 60 * MIN)
       .default(MIN),
-    /** Sent outbox rows older than this are deleted at each sweep; unsent rows never are. */
-    outboxRetentionMs: z
+    /** Deprecated: use `outbox.retentionMs` (still read when that is not set). */
+    outboxRetentionMs: z.number().int().min(MIN).optional(),
+  })
+  .strict();
+
+export const outboxSchema = z
+  .object({
+    /** Sent rows of the event outbox older than this are deleted; unsent rows never are. */
+    retentionMs: z
       .number()
       .int()
       .min(MIN)
       .default(7 * 24 * 60 * MIN),
+    /** How often sent rows past the retention are pruned (the first prune runs at start). */
+    pruneIntervalMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(24 * 60 * MIN)
+      .default(10 * MIN),
   })
   .strict();
 
@@ -228,6 +242,8 @@ export const gatewayConfigSchema = z
       .default({ byUnit: {}, byKind: {} }),
     /** The lots module: quarantine policy and housekeeping timers. */
     lots: lotsSchema.default(() => lotsSchema.parse({})),
+    /** The transactional event outbox the gateway keeps: how long sent rows stay. */
+    outbox: outboxSchema.default(() => outboxSchema.parse({})),
   })
   .strict();
 

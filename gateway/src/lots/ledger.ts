@@ -146,3 +146,39 @@ export function currentHoldings(
     .filter((iv) => iv.to === OPEN_END)
     .map((iv) => ({ unitId: iv.unitId, siteId: iv.siteId, quantity: iv.quantity }));
 }
+
+/** A movement that takes more out of a unit than the ledger holds there at that moment. */
+export interface LedgerViolation {
+  movementId: string;
+  unitId: string;
+  at: number;
+  /** Stock of the lot in the unit just before the movement. */
+  held: number;
+  taken: number;
+}
+
+/**
+ * Where a lot's movements contradict themselves: in event-time order (arrival order does not
+ * matter), every take-out (move, load, unload, dispense, destroy) whose unit holds less than it
+ * takes. An empty list is a consistent ledger.
+ */
+export function ledgerViolations(movements: readonly LedgerMovement[]): LedgerViolation[] {
+  const stock = new Map<string, number>();
+  const out: LedgerViolation[] = [];
+  for (const m of [...movements].sort(byEventTime)) {
+    if (m.fromUnitId !== undefined) {
+      const held = stock.get(m.fromUnitId) ?? 0;
+      if (held < m.quantity)
+        out.push({
+          movementId: m.movementId,
+          unitId: m.fromUnitId,
+          at: m.occurredAt,
+          held,
+          taken: m.quantity,
+        });
+      stock.set(m.fromUnitId, held - m.quantity);
+    }
+    if (m.toUnitId !== undefined) stock.set(m.toUnitId, (stock.get(m.toUnitId) ?? 0) + m.quantity);
+  }
+  return out;
+}
