@@ -9,12 +9,21 @@ import { type LedgerMovement, traceExposure } from "./ledger.ts";
 export interface BudgetExposure {
   cause: "excursion" | "gap";
   unitId: string;
-  /** End of the lot's exposed time in the unit. */
+  /** The lot's exposed time in the unit, [from, to]. */
+  from: number;
   to: number;
   quantity: number;
   side: string | null;
   minutesAbove: number;
   minutesBelow: number;
+}
+
+/**
+ * Until when an exposure's stock was exposed, for tracing it: a zero-length exposure (stock that
+ * came into a unit whose excursion is open) counts the movement that brought it in.
+ */
+export function exposedUntil(e: { from: number; to: number }): number {
+  return Math.max(e.to, e.from + 1);
 }
 
 export interface BudgetUsed {
@@ -38,7 +47,7 @@ export function budgetUsedPerSite(
     const low = e.side === "low" ? e.minutesBelow : 0;
     for (const h of traceExposure(movements, {
       unitId: e.unitId,
-      exposedUntil: e.to,
+      exposedUntil: exposedUntil(e),
       quantity: e.quantity,
     })) {
       const cur = perUnit.get(h.unitId) ?? { siteId: h.siteId, high: 0, low: 0 };

@@ -11,7 +11,7 @@
  * the QA module's e-signed dispositions call (docs/qa/quarantine.md).
  */
 import { ColdtraceError } from "@coldtrace/protocol";
-import { type BudgetUsed, budgetLeft } from "./budget.ts";
+import { type BudgetUsed, budgetLeft, exposedUntil } from "./budget.ts";
 import type { Changes, LotsContext } from "./context.ts";
 import { type LedgerMovement, traceExposure } from "./ledger.ts";
 import type { Product } from "./model.ts";
@@ -115,7 +115,11 @@ export async function holdForExposures(
 ): Promise<void> {
   const { product } = f;
   for (const e of f.exposures) {
-    const now = traceExposure(f.movements, { unitId: e.unitId, exposedUntil: e.to, quantity: e.quantity });
+    const now = traceExposure(f.movements, {
+      unitId: e.unitId,
+      exposedUntil: exposedUntil(e),
+      quantity: e.quantity,
+    });
     if (now.length === 0) {
       ctx.log.warn(
         { lotId: f.lotId, causeId: c.causeId },
@@ -184,7 +188,7 @@ export async function carryHolds(
       if (e.causeId !== causeId) continue;
       for (const now of traceExposure(movements, {
         unitId: e.unitId,
-        exposedUntil: e.to,
+        exposedUntil: exposedUntil(e),
         quantity: e.quantity,
       })) {
         const created = await applyHold(ctx, store, {
