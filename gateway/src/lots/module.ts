@@ -115,11 +115,16 @@ export function lotsExtension(options: LotsExtensionOptions = {}): ExtensionFact
           log.debug({ movementId: m.movementId, duplicate: r.duplicate }, "movement recorded");
         } catch (err) {
           const topic = formatTopic({ kind: "movement", siteId: m.siteId });
+          const where = { err, topic, movementId: m.movementId, siteId: m.siteId };
           if (isColdtraceError(err, "CT_LOT_CONFLICT")) rejected.conflict++;
           else if (isColdtraceError(err, "CT_LOT_INVALID") || isColdtraceError(err, "CT_WIRE_INVALID"))
             rejected.invalid++;
-          else rejected.failed++;
-          log.error({ err, topic, movementId: m.movementId, siteId: m.siteId }, "movement rejected");
+          else {
+            rejected.failed++;
+            log.error(where, "movement not recorded");
+            return;
+          }
+          log.warn(where, "movement rejected");
         }
       },
       async onEngineOutputs(outputs, tx) {
