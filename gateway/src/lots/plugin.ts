@@ -21,6 +21,8 @@ import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { handleError, notFound } from "../api/errors.ts";
 import { routeSchema, zodRoutes } from "../api/schema.ts";
+import { readMovementsTable } from "./csv.ts";
+import { decodeMovementsFile, importMediaTypes } from "./import-file.ts";
 import {
   decision,
   eligibilityQuery,
@@ -44,8 +46,6 @@ import {
   transferCheck,
   transferVerdictRecord,
 } from "./model.ts";
-import { readMovementsTable } from "./csv.ts";
-import { decodeMovementsFile, importMediaTypes } from "./import-file.ts";
 import type { LotService } from "./service.ts";
 
 const tags = ["lots"];
@@ -104,7 +104,11 @@ export function lotsPlugin(service: LotService): FastifyPluginAsync {
           summary: "Import an ERP movements export (CSV in UTF-8 or GB18030/GBK, or .xlsx), all or nothing",
           consumes: importMediaTypes,
           querystring: importQuery,
-          body: { type: "string", format: "binary", description: "the file, docs/integrator/movements-csv.md" },
+          body: {
+            type: "string",
+            format: "binary",
+            description: "the file, docs/integrator/movements-csv.md",
+          },
           response: { 200: importReport, 422: importReport },
         }),
       },
