@@ -207,89 +207,88 @@ export function lotsPlugin(service: LotService): FastifyPluginAsync {
       async (req) => service.exposures(q(exposureQuery, "exposures", req.query).lotId),
     );
 
-    app.put(
-      "/lots/products",
-      {
-        schema: routeSchema({
-          tags,
-          summary: "Create or update a product",
-          querystring: noQuery,
-          body: product,
-          response: { 200: productRecord },
-        }),
-      },
-      async (req) => service.upsertProduct(req.body as never),
-    );
-    app.get(
-      "/lots/products",
-      {
-        schema: routeSchema({
-          tags,
-          summary: "Products by SKU (paged)",
-          querystring: pageQuery,
-          response: { 200: z.array(productRecord) },
-        }),
-      },
-      async (req) => service.listProducts(q(pageQuery, "products", req.query)),
-    );
-    app.get(
-      "/lots/products/:sku",
-      {
-        schema: routeSchema({
-          tags,
-          summary: "One product",
-          querystring: noQuery,
-          params: skuParams,
-          response: { 200: productRecord },
-        }),
-      },
-      async (req) => {
-        const p = await service.getProduct(q(skuParams, "product", req.params).sku);
-        if (!p) throw notFound("product");
-        return p;
-      },
-    );
-    app.put(
-      "/lots/lots",
-      {
-        schema: routeSchema({
-          tags,
-          summary: "Create or update a lot",
-          querystring: noQuery,
-          body: lot,
-          response: { 200: lotRecord },
-        }),
-      },
-      async (req) => service.upsertLot(req.body as never),
-    );
-    app.get(
-      "/lots/lots",
-      {
-        schema: routeSchema({
-          tags,
-          summary: "Lots by lot number (paged; optionally one SKU)",
-          querystring: lotListQuery,
-          response: { 200: z.array(lotRecord) },
-        }),
-      },
-      async (req) => service.listLots(q(lotListQuery, "lots", req.query)),
-    );
-    app.get(
-      "/lots/lots/:lotId",
-      {
-        schema: routeSchema({
-          tags,
-          summary: "One lot (lot number URL-encoded)",
-          querystring: noQuery,
-          params: lotParams,
-          response: { 200: lotRecord },
-        }),
-      },
-      async (req) => {
-        const l = await service.getLot(q(lotParams, "lot", req.params).lotId);
-        if (!l) throw notFound("lot");
-        return l;
-      },
-    );
+    // Master data: PUT one, GET a page of them, GET one by its key.
+    const masterData = <
+      R extends z.ZodType,
+      B extends z.ZodType,
+      L extends z.ZodType,
+      P extends z.ZodType,
+    >(m: {
+      path: string;
+      what: string;
+      record: R;
+      body: B;
+      list: L;
+      params: P;
+      put(body: unknown): Promise<z.output<R>>;
+      page(q: z.output<L>): Promise<Array<z.output<R>>>;
+      one(params: z.output<P>): Promise<z.output<R> | undefined>;
+    }) => {
+      app.put(
+        m.path,
+        {
+          schema: routeSchema({
+            tags,
+            summary: `Create or update a ${m.what}`,
+            querystring: noQuery,
+            body: m.body,
+            response: { 200: m.record },
+          }),
+        },
+        async (req) => m.put(req.body),
+      );
+      app.get(
+        m.path,
+        {
+          schema: routeSchema({
+            tags,
+            summary: `${m.what}s in key order (paged: after, limit)`,
+            querystring: m.list,
+            response: { 200: z.array(m.record) },
+          }),
+        },
+        async (req) => m.page(q(m.list, `${m.what}s`, req.query)),
+      );
+      const key = Object.keys((m.params as unknown as z.ZodObject).shape)[0] as string;
+      app.get(
+        `${m.path}/:${key}`,
+        {
+          schema: routeSchema({
+            tags,
+            summary: `One ${m.what} (key URL-encoded)`,
+            querystring: noQuery,
+            params: m.params,
+            response: { 200: m.record },
+          }),
+        },
+        async (req) => {
+          const found = await m.one(q(m.params, m.what, req.params));
+          if (!found) throw notFound(m.what);
+          return found;
+        },
+      );
+    };
+    masterData({
+      path: "/lots/products",
+      what: "product",
+      record: productRecord,
+      body: product,
+      list: pageQuery,
+      params: skuParams,
+      put: (body) => service.upsertProduct(body as never),
+      page: (p) => service.listProducts(p),
+      one: (p) => service.getProduct(p.sku),
+    });
+    masterData({
+      path: "/lots/lots",
+      what: "lot",
+      record: lotRecord,
+      body: lot,
+      list: lotListQuery,
+      params: lotParams,
+      put: (body) => service.upsertLot(body as never),
+      page: (p) => service.listLots(p),
+      one: (p) => service.getLot(p.lotId),
+    });
   };
 }

@@ -127,7 +127,11 @@ describe("worst of probes", () => {
     fc.assert(
       fc.property(fc.array(summary, { minLength: 1, maxLength: 5 }), fc.integer(), (list, seed) => {
         const worst = worstOfProbes(list, 3_600_000);
-        const shuffled = [...list].sort(() => ((seed = (seed * 16807) % 2147483647) % 3) - 1);
+        let x = seed;
+        const shuffled = [...list].sort(() => {
+          x = (x * 16807) % 2147483647;
+          return (x % 3) - 1;
+        });
         expect(worstOfProbes(shuffled, 3_600_000)).toEqual(worst);
         for (const s of list) {
           expect(worst.minutesAbove).toBeGreaterThanOrEqual(s.minutesAbove);
