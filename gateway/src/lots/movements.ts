@@ -249,7 +249,9 @@ async function bringUpToDate(
   products: Products,
   changes: Changes,
 ): Promise<void> {
-  const causes = await store.causesIn([...new Set(intervals.map((iv) => iv.unitId))]);
+  // Causes that can overlap the lot's time in its units: open, or ending after it first came in.
+  const since = Math.min(...intervals.map((iv) => iv.from));
+  const causes = await store.causesIn([...new Set(intervals.map((iv) => iv.unitId))], { since });
   const exposed = new Set((await store.exposuresOf(lotId)).map((e) => e.causeId));
   if (causes.length === 0 && exposed.size === 0) return;
   const product = await products.ofLot(lotId);

@@ -310,9 +310,12 @@ export async function decideLot(
 /** CT_LOT_IN_EXCURSION when stock of the lot at the site is in a unit whose excursion is still open. */
 async function refuseWhileInExcursion(store: LotStore, siteId: string, lotId: string): Promise<void> {
   const holdings = (await store.holdingsOf(lotId)).filter((h) => h.siteId === siteId);
-  const open = (await store.causesIn(holdings.map((h) => h.unitId))).filter(
-    (c) => c.cause === "excursion" && c.to === null,
-  );
+  const open = (
+    await store.causesIn(
+      holdings.map((h) => h.unitId),
+      { openOnly: true },
+    )
+  ).filter((c) => c.cause === "excursion");
   const first = open[0];
   if (!first) return;
   throw new ColdtraceError(

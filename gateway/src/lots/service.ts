@@ -394,6 +394,8 @@ export async function createLotService(deps: LotServiceDeps): Promise<LotService
     },
 
     async clearIfStale(siteId, lotId) {
+      // Most retained states seen are this gateway's own: a read settles them, no transaction.
+      if ((await reader.siteState(siteId, lotId))?.published) return false;
       const cleared = await write(undefined, async (store) => {
         if ((await store.siteState(siteId, lotId))?.published) return false;
         await outbox.enqueueClear(

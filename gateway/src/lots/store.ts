@@ -606,13 +606,24 @@ export class LotStore {
     return rows.map(toCause);
   }
 
-  /** Causes in force (not withdrawn) in these units: closed ones and those still open. */
-  async causesIn(unitIds: readonly string[]): Promise<LotCause[]> {
+  /**
+   * Causes in force (not withdrawn) in these units: closed ones and those still open; `since`:
+   * only those still open or ending at or after it; `openOnly`: only open ones.
+   */
+  async causesIn(
+    unitIds: readonly string[],
+    opts: { since?: number; openOnly?: boolean } = {},
+  ): Promise<LotCause[]> {
     if (unitIds.length === 0) return [];
+    const window = opts.openOnly
+      ? " AND to_at IS NULL"
+      : opts.since !== undefined
+        ? " AND (to_at IS NULL OR to_at >= ?)"
+        : "";
     const rows = await this.#ex.all<CauseRow>(
-      `SELECT * FROM lot_causes WHERE unit_id IN (${unitIds.map(() => "?").join(",")}) AND withdrawn_reason IS NULL
+      `SELECT * FROM lot_causes WHERE unit_id IN (${unitIds.map(() => "?").join(",")}) AND withdrawn_reason IS NULL${window}
        ORDER BY from_at, cause_id, unit_id`,
-      unitIds,
+      [...unitIds, ...(!opts.openOnly && opts.since !== undefined ? [opts.since] : [])],
     );
     return rows.map(toCause);
   }

@@ -174,6 +174,13 @@ export function lotStoreContract(
         { withdrawnReason: "superseded", supersededBy: "exc-1" },
       ]);
       expect(await store.causesIn([])).toEqual([]);
+      expect((await store.causesIn(["f1", "f2"], { openOnly: true })).map((c) => c.causeId)).toEqual([
+        "exc-1",
+        "gap-1",
+      ]);
+      await store.upsertCause({ ...open, causeId: "exc-old", to: T0 - 60 * MIN, from: T0 - 90 * MIN }, T0);
+      expect((await store.causesIn(["f1"], { since: T0 })).map((c) => c.causeId)).toEqual(["exc-1"]);
+      expect((await store.causesIn(["f1"])).map((c) => c.causeId)).toEqual(["exc-old", "exc-1"]);
     });
 
     it("replaces exposures per cause and lot, deletes a cause's, and keeps budgets per site", async () => {
