@@ -221,6 +221,28 @@ describe("lots: records that hold (#14)", () => {
     await expect(service.release(decision)).resolves.toMatchObject({ status: "released", eligible: true });
   });
 
+  it("keeps the budget current with each minute's update of an open excursion, republishing only on change", async () => {
+    await hot(T0 + 100 * MIN, T0 + 300 * MIN);
+    const states = async () =>
+      (await service.outbox.rows())
+        .filter((r) => r.kind === "eligibility")
+        .map((r) => JSON.parse(r.payload) as { remainingBudgetMinutes: { high: number | null } });
+    const start = T0 + 100 * MIN;
+    const seen: Array<number | null> = [];
+    // The engine updates the open excursion every minute, sometimes twice within one.
+    for (const at of [5, 5.5, 6, 7, 7.25, 8].map((m) => start + m * MIN)) {
+      await service.onEngineOutputs(out(excursion({ id: "exc-live", startedAt: start, endedAt: null, at })));
+      seen.push(
+        (await service.eligibility({ siteId: SITE, lotId: "L1" }))[0]?.remainingBudgetMinutes.high ?? null,
+      );
+    }
+    // 600 min of budget: 5, 5.5, 6, 7, 7.25, 8 minutes above 8 °C used by then.
+    expect(seen).toEqual([595, 594, 594, 593, 592, 592]);
+    const published = (await states()).map((e) => e.remainingBudgetMinutes.high);
+    // After the receipt (600): the quarantine with 595, then one state per whole-minute change.
+    expect(published).toEqual([600, 595, 594, 593, 592]);
+  });
+
   it("refuses a movementId already recorded with other content (CT_LOT_CONFLICT), on one movement and in a batch", async () => {
     const m = mv({ kind: "dispense", quantity: 1, occurredAt: T0 + MIN, fromUnitId: "fridge-1" });
     expect(await service.recordMovement(m)).toEqual({ duplicate: false });
