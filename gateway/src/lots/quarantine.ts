@@ -68,6 +68,9 @@ export async function applyHold(
       );
       return false;
     }
+  } else if (existing.status === "lifted") {
+    // The cause was withdrawn and has come back (WITHDRAWN.md: "treat it as a cause added again").
+    await store.reopenHold(holdId, { status, reason, quantity: h.quantity });
   } else if (existing.status === "flagged" && status === "quarantined") {
     await store.updateHold(holdId, { status, reason, quantity: Math.max(h.quantity, existing.quantity) });
   } else {

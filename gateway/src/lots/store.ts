@@ -742,6 +742,18 @@ export class LotStore {
     ]);
   }
 
+  /** A lifted hold whose cause came back (late data decided it again): held again, undecided. */
+  async reopenHold(
+    holdId: string,
+    h: { status: HoldStatus; reason: string; quantity: number },
+  ): Promise<void> {
+    await this.#ex.run(
+      `UPDATE lot_holds SET status = ?, reason = ?, quantity = ?, decided_by = NULL, decided_reason = NULL, decided_at = NULL
+       WHERE hold_id = ? AND status = 'lifted'`,
+      [h.status, h.reason, h.quantity, holdId],
+    );
+  }
+
   /** Active (quarantined, flagged) holds, by site and lot, oldest first. */
   async activeHolds(q: { siteId?: string; lotId?: string; causeId?: string }): Promise<LotHold[]> {
     const where: string[] = [`status IN ${ACTIVE}`];

@@ -180,6 +180,16 @@ describe("lots: records that hold (#14)", () => {
     expect(elig).toMatchObject({ status: "available", eligible: true, transferableQuantity: 6, reasons: [] });
     expect(elig?.remainingBudgetMinutes.high).toBe(600);
     expect(await service.holds({ lotId: "L1" })).toMatchObject([{ status: "lifted", decidedBy: "system" }]);
+    // Later data decides it again (the same id, no withdrawn): a cause added again, held again.
+    await service.onEngineOutputs(
+      out(excursion({ id: "exc-a", startedAt: T0 + 100 * MIN, endedAt: T0 + 110 * MIN })),
+    );
+    expect((await lotEvents()).map((e) => e.type)).toEqual([
+      "lot.quarantined",
+      "lot.released",
+      "lot.quarantined",
+    ]);
+    expect(await service.holds({ lotId: "L1" })).toMatchObject([{ status: "quarantined", decidedBy: null }]);
   });
 
   it("a lot moved into a unit with an open action excursion is held in the movement's own transaction", async () => {
