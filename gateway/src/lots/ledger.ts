@@ -160,13 +160,25 @@ export interface LedgerViolation {
 /**
  * Where a lot's movements contradict themselves: in event-time order (arrival order does not
  * matter), every take-out (move, load, unload, dispense, destroy) whose unit holds less than it
- * takes. An empty list is a consistent ledger.
+ * takes. Movements at the same instant are simultaneous: what comes into a unit at that instant
+ * counts for what leaves it then. An empty list is a consistent ledger.
  */
 export function ledgerViolations(movements: readonly LedgerMovement[]): LedgerViolation[] {
   const stock = new Map<string, number>();
   const out: LedgerViolation[] = [];
-  for (const m of [...movements].sort(byEventTime)) {
-    if (m.fromUnitId !== undefined) {
+  const sorted = [...movements].sort(byEventTime);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (
+      j < sorted.length &&
+      (sorted[j] as LedgerMovement).occurredAt === (sorted[i] as LedgerMovement).occurredAt
+    )
+      j++;
+    const instant = sorted.slice(i, j);
+    for (const m of instant)
+      if (m.toUnitId !== undefined) stock.set(m.toUnitId, (stock.get(m.toUnitId) ?? 0) + m.quantity);
+    for (const m of instant) {
+      if (m.fromUnitId === undefined) continue;
       const held = stock.get(m.fromUnitId) ?? 0;
       if (held < m.quantity)
         out.push({
@@ -178,7 +190,7 @@ export function ledgerViolations(movements: readonly LedgerMovement[]): LedgerVi
         });
       stock.set(m.fromUnitId, held - m.quantity);
     }
-    if (m.toUnitId !== undefined) stock.set(m.toUnitId, (stock.get(m.toUnitId) ?? 0) + m.quantity);
+    i = j;
   }
   return out;
 }

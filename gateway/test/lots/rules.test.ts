@@ -294,6 +294,35 @@ describe("ledger consistency", () => {
     );
   });
 
+  it("counts movements at the same instant as simultaneous, whatever their ids", () => {
+    const at = T0 + 5 * MIN;
+    const same: LedgerMovement[] = [
+      ...life().slice(0, 1),
+      // "m-1000" sorts before "m-999": the unload is placed before the load it empties.
+      {
+        movementId: "m-999",
+        kind: "load",
+        siteId: "s",
+        occurredAt: at,
+        lotId: "L",
+        quantity: 3,
+        fromUnitId: "f1",
+        toUnitId: "box",
+      },
+      {
+        movementId: "m-1000",
+        kind: "unload",
+        siteId: "s",
+        occurredAt: at,
+        lotId: "L",
+        quantity: 3,
+        fromUnitId: "box",
+        toUnitId: "f2",
+      },
+    ];
+    expect(ledgerViolations(same)).toEqual([]);
+  });
+
   it("finds dispensing 600 of 6", () => {
     const v = ledgerViolations([
       ...life().slice(0, 1),
