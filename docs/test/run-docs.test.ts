@@ -130,25 +130,6 @@ describe("the docs, run against a real gateway", () => {
       storageClass: "2-8C",
       budgetMinutes: { high: 60, low: 30 },
     });
-    for (const [lotId, quantity, n] of [
-      ["L2026/0412", 10, 1],
-      ["L2026/0519", 6, 2],
-    ] as const) {
-      await call("PUT", "/lots/lots", { lotId, sku: "REAG-CRP-100", expiresAt: Date.UTC(2026, 5, 30) });
-      await call("POST", "/lots/movements", {
-        v: 1,
-        movementId: `erp-88120-${n}`,
-        kind: "receive",
-        siteId: site,
-        occurredAt: T0 - 24 * 60 * MIN,
-        lotId,
-        sku: "REAG-CRP-100",
-        quantity,
-        toUnitId: unitId,
-        reference: "PO-4411",
-      });
-    }
-
     const agent = await connectAsync(gw.brokerUrl, {
       clientId: agentId,
       username: agentId,
@@ -179,6 +160,27 @@ describe("the docs, run against a real gateway", () => {
       }),
       { qos: 1 },
     );
+    // Movements name units an agent has announced (#14): receive once the fridge is known.
+    while (gw.units.get(unitId) === undefined) await new Promise((r) => setTimeout(r, 20));
+    for (const [lotId, quantity, n] of [
+      ["L2026/0412", 10, 1],
+      ["L2026/0519", 6, 2],
+    ] as const) {
+      await call("PUT", "/lots/lots", { lotId, sku: "REAG-CRP-100", expiresAt: Date.UTC(2026, 5, 30) });
+      await call("POST", "/lots/movements", {
+        v: 1,
+        movementId: `erp-88120-${n}`,
+        kind: "receive",
+        siteId: site,
+        occurredAt: T0 - 24 * 60 * MIN,
+        lotId,
+        sku: "REAG-CRP-100",
+        quantity,
+        toUnitId: unitId,
+        reference: "PO-4411",
+      });
+    }
+
     // 08:00–10:00 every minute: 5 °C, then from 09:00 the compressor has failed (13.5 °C).
     let seq = 0;
     for (let batch = 0; batch < 121; batch += 30) {

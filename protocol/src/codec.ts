@@ -8,7 +8,7 @@
  * ever thrown for bad input.
  */
 import type { z } from "zod";
-import { ColdtraceError } from "./errors.ts";
+import { ColdtraceError, type ErrorCode } from "./errors.ts";
 import { agentState, birth, gapRecord, probeHealth, telemetry } from "./schemas/agent.ts";
 import { configDesired, configReported } from "./schemas/agent-remote.ts";
 import { alarmEvent, eligibility, excursionEvent, gatewayState, lotEvent } from "./schemas/gateway.ts";
@@ -83,8 +83,48 @@ function wireError(
   issues: WireIssue[],
   context: Record<string, unknown> = {},
 ): ColdtraceError {
-  const text = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ");
-  return new ColdtraceError("CT_WIRE_INVALID", `${where}: ${text}`, { where, issues, ...context });
+  return new ColdtraceError("CT_WIRE_INVALID", `${where}: ${issuesText(issues)}`, {
+    where,
+    issues,
+    ...context,
+  });
+}
+
+/**
+ * The one way issues become text: `path: message; path: message`. An issue without a path is
+ * the message alone, or `root` first when given (`(root): …` in configuration errors).
+ */
+export function issuesText(issues: readonly WireIssue[], opts: { root?: string } = {}): string {
+  return issues
+    .map((i) => (i.path ? `${i.path}: ${i.message}` : opts.root ? `${opts.root}: ${i.message}` : i.message))
+    .join("; ");
+}
+
+/**
+ * A failed zod parse as a ColdtraceError of `code`: `where: path: message; …` naming every
+ * issue (describeIssues), the issues in `context.issues` (the REST error body lists them).
+ */
+export function invalidInput(
+  code: ErrorCode,
+  where: string,
+  error: z.ZodError,
+  input: unknown,
+  context: Record<string, unknown> = {},
+): ColdtraceError {
+  const issues = describeIssues(error, input);
+  return new ColdtraceError(code, `${where}: ${issuesText(issues)}`, { where, issues, ...context });
+}
+
+/** Parse `input` with `schema`, or throw `invalidInput(code, where, …)`. */
+export function parseOr<S extends z.ZodType>(
+  code: ErrorCode,
+  schema: S,
+  where: string,
+  input: unknown,
+): z.output<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw invalidInput(code, where, r.error, input);
+  return r.data;
 }
 
 /** `readings[4].tempC`: the path notation used in every error message. */

@@ -36,6 +36,10 @@ export const errorCodes = {
   CT_LOT_INVALID: "lots",
   /** A quarantine decision that the lot's current state does not allow (e.g. release of an available lot). */
   CT_LOT_STATE: "lots",
+  /** A movementId already recorded with other content (a correction needs a new movementId). */
+  CT_LOT_CONFLICT: "lots",
+  /** A release refused: the lot is still in a unit whose excursion is open. */
+  CT_LOT_IN_EXCURSION: "lots",
   /** A movements CSV file was rejected; nothing from it was imported. */
   CT_IMPORT_INVALID: "lots",
   /** An ERP document or file the ERP bridge cannot record (bad field, unknown unit); it is kept for retry. */
@@ -44,9 +48,42 @@ export const errorCodes = {
   CT_ALARM_UNKNOWN: "alarms",
   /** A required service for a test or a command is missing. */
   CT_SERVICE_MISSING: "service",
+  /** A REST request failed its route's schema (body, query or path), or is otherwise malformed. */
+  CT_API_BAD_REQUEST: "api",
+  /** A REST request without a known bearer token. */
+  CT_API_UNAUTHORIZED: "api",
+  /** A REST request for a route or a record that does not exist. */
+  CT_API_NOT_FOUND: "api",
+  /** A REST request failed inside the gateway; the gateway log has the cause. */
+  CT_API_INTERNAL: "api",
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
+
+/**
+ * The HTTP status of each code a REST request can cause (fastify keeps code, message and
+ * status in one place, lib/errors.js). A code not listed is a server-side failure: 500. A new
+ * code a client can cause gets its 4xx here, in the same change.
+ */
+export const errorHttpStatus: { readonly [C in ErrorCode]?: number } = {
+  CT_WIRE_INVALID: 400,
+  CT_TOPIC_SEGMENT: 400,
+  CT_LOT_INVALID: 400,
+  CT_LOT_CONFLICT: 409,
+  CT_LOT_STATE: 409,
+  CT_LOT_IN_EXCURSION: 409,
+  CT_IMPORT_INVALID: 422,
+  CT_ALARM_UNKNOWN: 409,
+  CT_API_BAD_REQUEST: 400,
+  CT_API_UNAUTHORIZED: 401,
+  CT_API_NOT_FOUND: 404,
+  CT_API_INTERNAL: 500,
+};
+
+/** The HTTP status of a code (500 when the registry names none). */
+export function httpStatusOf(code: ErrorCode): number {
+  return errorHttpStatus[code] ?? 500;
+}
 
 export class ColdtraceError extends Error {
   readonly code: ErrorCode;

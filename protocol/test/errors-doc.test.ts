@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ColdtraceError, errorCodes, isColdtraceError } from "../src/index.ts";
+import { ColdtraceError, errorCodes, errorHttpStatus, isColdtraceError } from "../src/index.ts";
 
 describe("docs/reference/errors.md", () => {
   const doc = readFileSync(new URL("../../docs/reference/errors.md", import.meta.url), "utf8");
@@ -8,6 +8,15 @@ describe("docs/reference/errors.md", () => {
 
   it("documents every error code, and only those", () => {
     expect(documented.sort()).toEqual(Object.keys(errorCodes).sort());
+  });
+
+  it("states the HTTP status of every code that has one, and only those", () => {
+    for (const code of documented) {
+      const section = doc.split(`## ${code}\n`)[1]!.split("\n## ")[0]!;
+      const stated = /\*\*HTTP:\*\* (\d{3})/.exec(section)?.[1];
+      const status = errorHttpStatus[code as keyof typeof errorCodes];
+      expect(stated === undefined ? undefined : Number(stated), code).toBe(status);
+    }
   });
 
   it("every code has a how-to-fix", () => {

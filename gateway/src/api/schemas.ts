@@ -3,6 +3,14 @@
  * document. Times are UTC epoch milliseconds; ranges are half-open `[from, to)`.
  */
 
+import { apiErrorSchema } from "./errors.ts";
+
+/** Every 4xx and 5xx answer: the API's one error body. */
+export const errors = { "4xx": apiErrorSchema, "5xx": apiErrorSchema } as const;
+
+/** A route that takes no query parameters (unknown ones are refused). */
+export const noQuery = { type: "object", additionalProperties: false, properties: {} } as const;
+
 const id = { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$" } as const;
 const ms = { type: "integer", minimum: 0, description: "UTC epoch milliseconds" } as const;
 const nullableNumber = { type: ["number", "null"] } as const;

@@ -6,25 +6,26 @@
  *   /docs                                 the API page (Swagger UI, served from the package), no token
  *   /api/v1/…                            Authorization: Bearer <token> (sha256 in the config)
  *
- * Bad requests answer 400 with a message naming the field: `query.from: expected integer`.
+ * Errors have one shape (api/errors.ts): `{ statusCode, code, error, message, issues }`, e.g. a bad
+ * request is 400 CT_API_BAD_REQUEST naming the field: `query.from: expected integer`.
  * The extensions' routes (extension/extension.ts `routes`) come in `plugins`; they are
  * registered under /api/v1 with the same authentication.
  * Their `pages` (the console's static site) come in `sitePlugins`, registered at the root
  * without it.
  */
-import { isColdtraceError } from "@coldtrace/protocol";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, {
-  type FastifyError,
   type FastifyInstance,
   type FastifyPluginAsync,
+  type FastifySchema,
   LogController,
 } from "fastify";
 import type { Logger } from "pino";
 import type { DomainEvent } from "../kernel/events.ts";
 import type { AlarmState, ReadingStore, RecordStore } from "../storage/types.ts";
 import { TokenVerifier } from "./auth.ts";
+import { badRequest, handleError, handleNotFound, notFound, schemaError, unauthorized } from "./errors.ts";
 import * as s from "./schemas.ts";
 
 export interface ApiDeps {
@@ -44,52 +45,29 @@ export interface ApiDeps {
   sitePlugins?: readonly FastifyPluginAsync[];
 }
 
-type AjvError = {
-  instancePath: string;
-  keyword: string;
-  message?: string;
-  params: Record<string, unknown>;
-};
-
-/** `querystring` → `query`, `/from` → `.from`, and what was expected. */
-function describeValidation(errors: readonly AjvError[], dataVar: string): string {
-  const root = dataVar === "querystring" ? "query" : dataVar;
-  return errors
-    .map((e) => {
-      let path = root + e.instancePath.replaceAll("/", ".");
-      if (e.keyword === "required") return `${path}.${String(e.params.missingProperty)}: required`;
-      if (e.keyword === "additionalProperties")
-        return `${path}.${String(e.params.additionalProperty)}: unknown field`;
-      if (e.keyword === "type") return `${path}: expected ${String(e.params.type)}`;
-      if (path === root) path = `${root}`;
-      return `${path}: ${e.message ?? e.keyword}`;
-    })
-    .join("; ");
-}
-
-function badRequest(message: string): FastifyError {
-  const err = new Error(message) as FastifyError;
-  err.statusCode = 400;
-  err.code = "CT_API_BAD_REQUEST";
-  return err;
-}
-
-function notFound(what: string): FastifyError {
-  const err = new Error(`${what} not found`) as FastifyError;
-  err.statusCode = 404;
-  err.code = "CT_API_NOT_FOUND";
-  return err;
-}
-
 function checkRange(q: { from: number; to: number }): void {
   if (q.to <= q.from) throw badRequest("query.to: must be after query.from");
+}
+
+/** A registered route, as the route walk (test/api/routes.test.ts) checks it. */
+export interface ApiRoute {
+  method: string;
+  url: string;
+  schema: FastifySchema | undefined;
+}
+
+const registered = new WeakMap<object, ApiRoute[]>();
+
+/** Every route registered on an API built by `buildApi` (HEAD routes fastify adds included). */
+export function apiRoutes(app: FastifyInstance): readonly ApiRoute[] {
+  return registered.get(app) ?? [];
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log?.child({ component: "api" }),
     logController: new LogController({ disableRequestLogging: true }),
-    schemaErrorFormatter: (errors, dataVar) => badRequest(describeValidation(errors as AjvError[], dataVar)),
+    schemaErrorFormatter: (errors, dataVar) => schemaError(errors as never, dataVar),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: true } },
   });
   await app.register(swagger, {
@@ -115,23 +93,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     uiConfig: { docExpansion: "list", deepLinking: true, tryItOutEnabled: false },
   });
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    // The engine does not know an alarm the records have (e.g. cleared and evicted): a conflict.
-    const status = isColdtraceError(err, "CT_ALARM_UNKNOWN") ? 409 : (err.statusCode ?? 500);
-    if (status >= 500) app.log.error({ err }, "api request failed");
-    reply.status(status).send({
-      statusCode: status,
-      error:
-        status >= 500
-          ? "Internal Server Error"
-          : status === 404
-            ? "Not Found"
-            : status === 409
-              ? "Conflict"
-              : "Bad Request",
-      message: status >= 500 ? "internal error" : err.message,
-    });
+  // One error shape for every route, the modules' included (api/errors.ts).
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+  const routes: ApiRoute[] = [];
+  app.addHook("onRoute", (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    for (const method of methods)
+      routes.push({ method, url: r.url, schema: r.schema as FastifySchema | undefined });
   });
+  registered.set(app, routes);
 
   const verifier = new TokenVerifier(deps.tokens);
 
@@ -147,24 +118,25 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     async (api) => {
       api.addHook("onRequest", async (req, reply) => {
         const who = verifier.verify(req.headers.authorization);
-        if (!who) {
-          reply
-            .status(401)
-            .header("www-authenticate", "Bearer")
-            .send({ statusCode: 401, error: "Unauthorized", message: "missing or unknown bearer token" });
-          return reply;
-        }
+        if (!who) return unauthorized(reply);
         (req as { tokenName?: string }).tokenName = who;
       });
 
       api.get(
         "/units",
-        { schema: { tags: ["units"], querystring: s.siteQuery, response: { 200: s.unitList } } },
+        { schema: { tags: ["units"], querystring: s.siteQuery, response: { ...s.errors, 200: s.unitList } } },
         async (req) => deps.records.listUnits((req.query as { siteId?: string }).siteId),
       );
       api.get(
         "/units/:unitId",
-        { schema: { tags: ["units"], params: s.unitParams, response: { 200: s.unit } } },
+        {
+          schema: {
+            tags: ["units"],
+            params: s.unitParams,
+            querystring: s.noQuery,
+            response: { ...s.errors, 200: s.unit },
+          },
+        },
         async (req) => {
           const unit = await deps.records.getUnit((req.params as { unitId: string }).unitId);
           if (!unit) throw notFound("unit");
@@ -173,12 +145,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       );
       api.get(
         "/probes",
-        { schema: { tags: ["units"], querystring: s.probeQuery, response: { 200: s.probeList } } },
+        {
+          schema: { tags: ["units"], querystring: s.probeQuery, response: { ...s.errors, 200: s.probeList } },
+        },
         async (req) => deps.records.listProbes((req.query as { unitId?: string }).unitId),
       );
       api.get(
         "/agents",
-        { schema: { tags: ["agents"], querystring: s.siteQuery, response: { 200: s.agentList } } },
+        {
+          schema: { tags: ["agents"], querystring: s.siteQuery, response: { ...s.errors, 200: s.agentList } },
+        },
         async (req) =>
           (await deps.records.listAgents((req.query as { siteId?: string }).siteId)).map((a) => ({
             agentId: a.agentId,
@@ -196,7 +172,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
             tags: ["readings"],
             params: s.unitParams,
             querystring: s.readingQuery,
-            response: { 200: s.readingsResponse },
+            response: { ...s.errors, 200: s.readingsResponse },
           },
         },
         async (req) => {
@@ -231,12 +207,25 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       );
       api.get(
         "/units/:unitId/latest",
-        { schema: { tags: ["readings"], params: s.unitParams, response: { 200: s.readingList } } },
+        {
+          schema: {
+            tags: ["readings"],
+            params: s.unitParams,
+            querystring: s.noQuery,
+            response: { ...s.errors, 200: s.readingList },
+          },
+        },
         async (req) => deps.readings.latest((req.params as { unitId: string }).unitId),
       );
       api.get(
         "/alarms",
-        { schema: { tags: ["alarms"], querystring: s.alarmQuery, response: { 200: s.alarmList } } },
+        {
+          schema: {
+            tags: ["alarms"],
+            querystring: s.alarmQuery,
+            response: { ...s.errors, 200: s.alarmList },
+          },
+        },
         async (req) => {
           const q = req.query as {
             siteId?: string;
@@ -250,7 +239,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       );
       api.get(
         "/alarms/:alarmId",
-        { schema: { tags: ["alarms"], params: s.alarmParams, response: { 200: s.alarm } } },
+        {
+          schema: {
+            tags: ["alarms"],
+            params: s.alarmParams,
+            querystring: s.noQuery,
+            response: { ...s.errors, 200: s.alarm },
+          },
+        },
         async (req) => {
           const alarm = await deps.records.getAlarm((req.params as { alarmId: string }).alarmId);
           if (!alarm) throw notFound("alarm");
@@ -259,7 +255,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       );
       api.post(
         "/alarms/:alarmId/acknowledge",
-        { schema: { tags: ["alarms"], params: s.alarmParams, body: s.ackBody, response: { 200: s.alarm } } },
+        {
+          schema: {
+            tags: ["alarms"],
+            params: s.alarmParams,
+            querystring: s.noQuery,
+            body: s.ackBody,
+            response: { ...s.errors, 200: s.alarm },
+          },
+        },
         async (req) => {
           const { alarmId } = req.params as { alarmId: string };
           const alarm = await deps.records.getAlarm(alarmId);
@@ -272,13 +276,24 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       api.get(
         "/excursions",
         {
-          schema: { tags: ["excursions"], querystring: s.excursionQuery, response: { 200: s.excursionList } },
+          schema: {
+            tags: ["excursions"],
+            querystring: s.excursionQuery,
+            response: { ...s.errors, 200: s.excursionList },
+          },
         },
         async (req) => deps.records.listExcursions(req.query as Record<string, never>),
       );
       api.get(
         "/excursions/:excursionId",
-        { schema: { tags: ["excursions"], params: s.excursionParams, response: { 200: s.excursion } } },
+        {
+          schema: {
+            tags: ["excursions"],
+            params: s.excursionParams,
+            querystring: s.noQuery,
+            response: { ...s.errors, 200: s.excursion },
+          },
+        },
         async (req) => {
           const e = await deps.records.getExcursion((req.params as { excursionId: string }).excursionId);
           if (!e) throw notFound("excursion");
@@ -287,7 +302,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       );
       api.get(
         "/gaps",
-        { schema: { tags: ["gaps"], querystring: s.gapQuery, response: { 200: s.gapList } } },
+        { schema: { tags: ["gaps"], querystring: s.gapQuery, response: { ...s.errors, 200: s.gapList } } },
         async (req) => deps.records.listGaps(req.query as Record<string, never>),
       );
       for (const plugin of deps.plugins ?? []) await api.register(plugin);

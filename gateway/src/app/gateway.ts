@@ -12,7 +12,7 @@
  *     ├─ Ingest (the extension's engine, EventSink = MQTT QoS 1, listeners → extensions)
  *     ├─ connectGateway → agents' messages to ingest, extensions' subscriptions to them
  *     │                   (same code path for both brokers; PUBACK once stored)
- *     ├─ outbox dispatcher on the session; extensions' onConnected(session)
+ *     ├─ outbox dispatcher on the session (and pruning of sent rows); extensions' onConnected(session)
  *     ├─ tick every tickIntervalMs
  *     └─ buildApi (+ the extensions' routes under /api/v1, their pages at /) listening on api.port
  *
@@ -252,20 +252,45 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayRu
       now,
       persistentSession: config.broker.persistentSession,
       sites: config.broker.subscribeSites,
-      extraFilters: subscriptions.map((s) => s.filter),
+      // Each filter once: two modules may listen to the same one (lots and the console both
+      // follow retained eligibility), and a broker grants a repeated filter only once.
+      extraFilters: [...new Set(subscriptions.map((s) => s.filter))],
       onMessage(topic, payload, resume, stored) {
-        const sub = subscriptions.find((s) => filterWithin(topic, s.filter));
-        if (!sub) return ingest.handleMessage(topic, payload, resume, stored);
+        // Overlapping subscriptions get one copy from the broker [MQTT-3.3.5-1]: hand it to every
+        // extension whose filter matches, and acknowledge once they have all settled.
+        const subs = subscriptions.filter((s) => filterWithin(topic, s.filter));
+        if (subs.length === 0) return ingest.handleMessage(topic, payload, resume, stored);
         resume();
-        sub.onMessage(topic, payload).then(stored, (err: unknown) => {
-          log.error({ err, topic }, "extension message handling failed");
-          stored();
-        });
+        void Promise.allSettled(
+          subs.map((sub) =>
+            sub.onMessage(topic, payload).catch((err: unknown) => {
+              log.error({ err, topic }, "extension message handling failed");
+            }),
+          ),
+        ).then(stored);
       },
     });
     const conn = connection;
     cleanups.push(() => conn.close());
     const dispatcher = outbox.startDispatcher(conn.client, log);
+    // Sent rows past outbox.retentionMs are pruned here, for every module's events.
+    const prune = async () => {
+      try {
+        const pruned = await outbox.prune(clock.now() - config.outbox.retentionMs);
+        if (pruned > 0) log.debug({ pruned }, "sent outbox rows pruned");
+      } catch (err) {
+        log.error({ err }, "outbox prune failed");
+      }
+    };
+    let pruning = prune();
+    const pruner = setInterval(() => {
+      pruning = prune();
+    }, config.outbox.pruneIntervalMs);
+    pruner.unref();
+    cleanups.push(async () => {
+      clearInterval(pruner);
+      await pruning;
+    });
     cleanups.push(async () => {
       // Give committed events a moment to reach the broker; what is left goes after restart.
       let timeout: NodeJS.Timeout | undefined;

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { ColdtraceError, deepFreeze, describeIssues } from "@coldtrace/protocol";
+import { ColdtraceError, deepFreeze, describeIssues, issuesText } from "@coldtrace/protocol";
 import { parseDocument } from "yaml";
 import { type GatewayConfig, gatewayConfigSchema } from "./schema.ts";
 
@@ -15,8 +15,7 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
   const result = gatewayConfigSchema.safeParse(value ?? {});
   if (!result.success) {
     const issues = describeIssues(result.error, value);
-    const lines = issues.map((i) => `${i.path || "(root)"}: ${i.message}`);
-    throw new ColdtraceError("CT_CFG_INVALID", `${lines.join("; ")} (${where})`, {
+    throw new ColdtraceError("CT_CFG_INVALID", `${issuesText(issues, { root: "(root)" })} (${where})`, {
       file: where,
       issues,
     });
@@ -30,6 +29,10 @@ export function parseGatewayConfig(value: unknown, where = "config", baseDir = p
     cfg.broker.tls.certFile = abs(cfg.broker.tls.certFile);
     cfg.broker.tls.keyFile = abs(cfg.broker.tls.keyFile);
   }
+  // lots.outboxRetentionMs (before the host kept the outbox) still counts when outbox.retentionMs is not set.
+  const raw = (value ?? {}) as { outbox?: { retentionMs?: unknown } };
+  if (cfg.lots.outboxRetentionMs !== undefined && raw.outbox?.retentionMs === undefined)
+    cfg.outbox.retentionMs = cfg.lots.outboxRetentionMs;
   // SQLite's ":memory:" names no file: resolving it would create one called ":memory:".
   if (cfg.storage.records.backend === "sqlite" && cfg.storage.records.path !== ":memory:")
     cfg.storage.records.path = abs(cfg.storage.records.path);

@@ -16,6 +16,7 @@
  */
 import { fastifySSE } from "@fastify/sse";
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from "fastify";
+import { errors, noQuery } from "../api/schemas.ts";
 import type { LiveHub, LiveMessage } from "./live.ts";
 import type { ConsoleService } from "./service.ts";
 import {
@@ -54,7 +55,14 @@ export function consoleRoutes(service: ConsoleService, hub: LiveHub): FastifyPlu
 
     app.get(
       "/console/settings",
-      { schema: { tags, summary: "Console settings", response: { 200: routeSchema(consoleSettings) } } },
+      {
+        schema: {
+          tags,
+          summary: "Console settings",
+          querystring: noQuery,
+          response: { ...errors, 200: routeSchema(consoleSettings) },
+        },
+      },
       async (req) => service.settings((req as { tokenName?: string }).tokenName ?? "unknown"),
     );
 
@@ -65,7 +73,7 @@ export function consoleRoutes(service: ConsoleService, hub: LiveHub): FastifyPlu
           tags,
           summary: "Fleet overview: every unit's state, latest temperatures, agent and alarms, worst first",
           querystring: { type: "object", additionalProperties: false, properties: { siteId: id } },
-          response: { 200: routeSchema(fleetView) },
+          response: { ...errors, 200: routeSchema(fleetView) },
         },
       },
       async (req) => service.fleet((req.query as { siteId?: string }).siteId),
@@ -78,7 +86,8 @@ export function consoleRoutes(service: ConsoleService, hub: LiveHub): FastifyPlu
           tags,
           summary: "One unit with the profile in force, its probes and the lots inside",
           params: { type: "object", required: ["unitId"], properties: { unitId: id } },
-          response: { 200: routeSchema(unitDetailView) },
+          querystring: noQuery,
+          response: { ...errors, 200: routeSchema(unitDetailView) },
         },
       },
       async (req) => {
@@ -102,7 +111,7 @@ export function consoleRoutes(service: ConsoleService, hub: LiveHub): FastifyPlu
               hours: { type: "integer", minimum: 1, maximum: 24 * 31, default: 24 },
             },
           },
-          response: { 200: routeSchema(inboxView) },
+          response: { ...errors, 200: routeSchema(inboxView) },
         },
       },
       async (req) => {
@@ -123,7 +132,7 @@ export function consoleRoutes(service: ConsoleService, hub: LiveHub): FastifyPlu
             required: ["siteId"],
             properties: { siteId: id },
           },
-          response: { 200: routeSchema(lotListView) },
+          response: { ...errors, 200: routeSchema(lotListView) },
         },
       },
       async (req) => {
@@ -145,7 +154,7 @@ export function consoleRoutes(service: ConsoleService, hub: LiveHub): FastifyPlu
             required: ["lotId"],
             properties: { lotId: { type: "string", minLength: 1, maxLength: 64 } },
           },
-          response: { 200: routeSchema(lotView) },
+          response: { ...errors, 200: routeSchema(lotView) },
         },
       },
       async (req) => {
@@ -169,6 +178,10 @@ export function consoleRoutes(service: ConsoleService, hub: LiveHub): FastifyPlu
             type: "object",
             additionalProperties: false,
             properties: { siteId: id, unitId: id },
+          },
+          response: {
+            ...errors,
+            200: { type: "string", description: "text/event-stream: one server-sent event per message" },
           },
         },
       },

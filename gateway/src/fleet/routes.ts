@@ -12,6 +12,7 @@
  */
 import { isColdtraceError } from "@coldtrace/protocol";
 import type { FastifyPluginAsync } from "fastify";
+import { errors, noQuery } from "../api/schemas.ts";
 import type { FleetService } from "./service.ts";
 
 const id = { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$" } as const;
@@ -94,7 +95,10 @@ export function fleetRoutes(service: FleetService): FastifyPluginAsync {
           tags: ["fleet"],
           summary: "Every agent's configuration: desired, reported, whether they match",
           querystring: { type: "object", additionalProperties: false, properties: { siteId: id } },
-          response: { 200: { type: "object", properties: { agents: { type: "array", items: agentView } } } },
+          response: {
+            ...errors,
+            200: { type: "object", properties: { agents: { type: "array", items: agentView } } },
+          },
         },
       },
       async (req) => ({ agents: await service.list((req.query as { siteId?: string }).siteId) }),
@@ -107,7 +111,9 @@ export function fleetRoutes(service: FleetService): FastifyPluginAsync {
           tags: ["fleet"],
           summary: "One agent's configuration, with the desired document and the agent's issues",
           params: agentParams,
+          querystring: noQuery,
           response: {
+            ...errors,
             200: {
               type: "object",
               properties: {
@@ -143,6 +149,7 @@ export function fleetRoutes(service: FleetService): FastifyPluginAsync {
           description:
             "The agent validates it with the same schema, applies it on trial and rolls back by itself if it cannot reach the broker or its probes within graceMs. Secrets are never part of a configuration: mqtt.password is refused; name files on the box (mqtt.passwordFile, mqtt.tls.*File).",
           params: agentParams,
+          querystring: noQuery,
           body: {
             type: "object",
             required: ["config"],
@@ -158,6 +165,7 @@ export function fleetRoutes(service: FleetService): FastifyPluginAsync {
             },
           },
           response: {
+            ...errors,
             202: {
               type: "object",
               properties: {

@@ -33,7 +33,8 @@ const durationMs = z
   .min(0)
   .max(365 * DAY);
 
-export const unitProfileSchema = z
+/** The fields of a profile, without the checks across them (`unitProfileSchema` adds those). */
+export const unitProfileFields = z
   .object({
     kind: unitKind,
     /** The labelled range. Outside it is an excursion, recorded from the first reading beyond. */
@@ -63,21 +64,30 @@ export const unitProfileSchema = z
     /** An open connectivity gap not covered by backfill within this time becomes a recording gap. */
     recordingGapHorizonMs: durationMs.refine((v) => v > 0, "must be > 0"),
   })
-  .strict()
-  .superRefine((p, ctx) => {
-    for (const side of ["high", "low"] as const) {
-      const r = p.range[side];
-      const a = p.alert[side];
-      const x = p.action[side];
-      const outward = (inner: number, outer: number) => (side === "high" ? outer >= inner : outer <= inner);
-      if (r !== undefined && a !== undefined && !outward(r, a))
-        ctx.addIssue({ code: "custom", path: ["alert", side], message: `must not be inside range.${side}` });
-      if (a !== undefined && x !== undefined && !outward(a, x))
-        ctx.addIssue({ code: "custom", path: ["action", side], message: `must not be inside alert.${side}` });
-    }
-    if (p.range.high !== undefined && p.range.low !== undefined && p.range.low >= p.range.high)
-      ctx.addIssue({ code: "custom", path: ["range", "low"], message: "must be below range.high" });
-  });
+  .strict();
+
+/**
+ * A partial override of a kind's profile, as the configuration gives it (`profiles.byKind`,
+ * `profiles.byUnit`): any of the fields, each checked, no unknown ones. Top-level fields replace
+ * the default's whole (`range: { high: 10 }` drops the default low limit).
+ */
+export const unitProfileOverride = unitProfileFields.partial().strict();
+export type UnitProfileOverride = z.output<typeof unitProfileOverride>;
+
+export const unitProfileSchema = unitProfileFields.superRefine((p, ctx) => {
+  for (const side of ["high", "low"] as const) {
+    const r = p.range[side];
+    const a = p.alert[side];
+    const x = p.action[side];
+    const outward = (inner: number, outer: number) => (side === "high" ? outer >= inner : outer <= inner);
+    if (r !== undefined && a !== undefined && !outward(r, a))
+      ctx.addIssue({ code: "custom", path: ["alert", side], message: `must not be inside range.${side}` });
+    if (a !== undefined && x !== undefined && !outward(a, x))
+      ctx.addIssue({ code: "custom", path: ["action", side], message: `must not be inside alert.${side}` });
+  }
+  if (p.range.high !== undefined && p.range.low !== undefined && p.range.low >= p.range.high)
+    ctx.addIssue({ code: "custom", path: ["range", "low"], message: "must be below range.high" });
+});
 
 export type UnitProfile = z.output<typeof unitProfileSchema>;
 

@@ -4,7 +4,7 @@
  * See docs/qa/quarantine.md and docs/integrator/planner.md.
  */
 export { type CsvImportReport, type CsvRowError, csvColumns, parseCsv, readMovementsCsv } from "./csv.ts";
-export { lotIntervals, type OccupancyInterval, OPEN_END, traceExposure } from "./ledger.ts";
+export { ledgerViolations, lotIntervals, type OccupancyInterval, OPEN_END, traceExposure } from "./ledger.ts";
 export * from "./model.ts";
 export { type LotsExtension, type LotsExtensionOptions, lotsExtension } from "./module.ts";
 export { lotsPlugin } from "./plugin.ts";
@@ -20,3 +20,4 @@ export {
   type SummarizeExposure,
   type TransferVerdict,
 } from "./service.ts";
+export { type HoldStatus, type LotCause, LotStore } from "./store.ts";

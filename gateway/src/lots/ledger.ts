@@ -146,3 +146,51 @@ export function currentHoldings(
     .filter((iv) => iv.to === OPEN_END)
     .map((iv) => ({ unitId: iv.unitId, siteId: iv.siteId, quantity: iv.quantity }));
 }
+
+/** A movement that takes more out of a unit than the ledger holds there at that moment. */
+export interface LedgerViolation {
+  movementId: string;
+  unitId: string;
+  at: number;
+  /** Stock of the lot in the unit just before the movement. */
+  held: number;
+  taken: number;
+}
+
+/**
+ * Where a lot's movements contradict themselves: in event-time order (arrival order does not
+ * matter), every take-out (move, load, unload, dispense, destroy) whose unit holds less than it
+ * takes. Movements at the same instant are simultaneous: what comes into a unit at that instant
+ * counts for what leaves it then. An empty list is a consistent ledger.
+ */
+export function ledgerViolations(movements: readonly LedgerMovement[]): LedgerViolation[] {
+  const stock = new Map<string, number>();
+  const out: LedgerViolation[] = [];
+  const sorted = [...movements].sort(byEventTime);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (
+      j < sorted.length &&
+      (sorted[j] as LedgerMovement).occurredAt === (sorted[i] as LedgerMovement).occurredAt
+    )
+      j++;
+    const instant = sorted.slice(i, j);
+    for (const m of instant)
+      if (m.toUnitId !== undefined) stock.set(m.toUnitId, (stock.get(m.toUnitId) ?? 0) + m.quantity);
+    for (const m of instant) {
+      if (m.fromUnitId === undefined) continue;
+      const held = stock.get(m.fromUnitId) ?? 0;
+      if (held < m.quantity)
+        out.push({
+          movementId: m.movementId,
+          unitId: m.fromUnitId,
+          at: m.occurredAt,
+          held,
+          taken: m.quantity,
+        });
+      stock.set(m.fromUnitId, held - m.quantity);
+    }
+    i = j;
+  }
+  return out;
+}

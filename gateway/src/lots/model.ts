@@ -141,3 +141,112 @@ export interface RecordingGapInput {
   to: number;
   gapId: string;
 }
+
+/** Paging of the list endpoints: ordered by key, `after` the last key of the previous page. */
+export const pageQuery = z
+  .object({
+    after: z.string().max(128).optional(),
+    limit: z.coerce.number().int("must be a whole number").min(1).max(10_000).default(1000),
+  })
+  .strict();
+
+export const lotListQuery = pageQuery.extend({ sku: z.string().min(1).max(64).optional() }).strict();
+
+export const occupancyQuery = z
+  .object({
+    unitId: segmentId,
+    at: z.coerce.number().int("must be epoch milliseconds").optional(),
+  })
+  .strict();
+
+export const holdQuery = z
+  .object({ siteId: segmentId.optional(), lotId: lotId.optional() })
+  .strict()
+  .refine((q) => q.siteId !== undefined || q.lotId !== undefined, {
+    message: "give siteId or lotId",
+    path: ["siteId"],
+  });
+
+export const exposureQuery = z.object({ lotId }).strict();
+export const skuParams = z.object({ sku: z.string().min(1).max(64) }).strict();
+export const lotParams = z.object({ lotId }).strict();
+
+// ── what the routes answer (response schemas of /openapi.json) ─────────────────────────────
+
+const nullableNumber = z.number().nullable();
+
+/** A product as stored: the labelled range resolved from the storage class. */
+export const productRecord = z.object({
+  sku: z.string(),
+  name: z.string(),
+  storageClass,
+  lowC: nullableNumber,
+  highC: nullableNumber,
+  budgetMinutes: z.object({ high: nullableNumber, low: nullableNumber }),
+  absoluteMinC: nullableNumber,
+  absoluteMaxC: nullableNumber,
+  doNotFreeze: z.boolean(),
+});
+
+export const lotRecord = z.object({
+  lotId: z.string(),
+  sku: z.string(),
+  expiresAt: z.number().int().nullable(),
+  serialNumbers: z.array(z.string()),
+});
+
+export const movementResult = z.object({ duplicate: z.boolean() });
+
+export const importReport = z.object({
+  ok: z.boolean(),
+  rows: z.number().int(),
+  imported: z.number().int(),
+  duplicates: z.number().int(),
+  errors: z.array(
+    z.object({
+      row: z.number().int(),
+      column: z.string(),
+      message: z.string(),
+      value: z.string().optional(),
+    }),
+  ),
+});
+
+export const transferVerdictRecord = z.object({ allow: z.boolean(), reasons: z.array(z.string()) });
+
+export const occupantRecord = z.object({ lotId: z.string(), siteId: z.string(), quantity: z.number().int() });
+
+export const holdRecord = z.object({
+  holdId: z.string(),
+  siteId: z.string(),
+  lotId: z.string(),
+  unitId: z.string(),
+  causeId: z.string(),
+  quantity: z.number().int(),
+  status: z.enum(["quarantined", "flagged", "released", "rejected", "returned_to_supplier", "lifted"]),
+  reason: z.string(),
+  createdAt: z.number().int(),
+  decidedBy: z.string().nullable(),
+  decidedReason: z.string().nullable(),
+  decidedAt: z.number().int().nullable(),
+});
+
+export const exposureRecord = z.object({
+  causeId: z.string(),
+  cause: z.enum(["excursion", "gap"]),
+  lotId: z.string(),
+  unitId: z.string(),
+  siteId: z.string(),
+  from: z.number().int(),
+  to: z.number().int(),
+  quantity: z.number().int(),
+  side: z.string().nullable(),
+  tier: z.string().nullable(),
+  minutesAbove: z.number(),
+  minutesBelow: z.number(),
+  peakC: nullableNumber,
+  troughC: nullableNumber,
+  mktC: nullableNumber,
+  coveredMs: z.number(),
+  uncoveredMs: z.number(),
+});

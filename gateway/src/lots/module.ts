@@ -1,26 +1,27 @@
 /**
  * The lots module inside the running gateway: an extension that opens the LotService on the
- * records database and connects it to ingest, the outbox and the REST API.
+ * records database and connects it to ingest, the outbox, the broker and the REST API.
  *
- *   ERP ─ ct/v1/{site}/movements ─▶ ingest ─ onMovement ─────────▶ recordMovement
- *   engine ─ excursion outputs ──────────── onEngineOutputs ──────▶ onExcursion
- *   engine ─ gap outputs, reason recording_gap (engine state) ────▶ onRecordingGap (per unit)
+ *   ERP ─ ct/v1/{site}/movements ─▶ ingest ─ onMovement(m, tx) ─────▶ recordMovement
+ *   engine outputs (one batch) ─────────── onEngineOutputs(o, tx) ──▶ reconciled per lot
  *   lot events, retained eligibility ─▶ the gateway's outbox (ctx.outbox) ─▶ its dispatcher
- *   timer (lots.expirySweepMs, unref'd) ─▶ sweepExpired, prune sent outbox rows
+ *   start ─▶ every retained eligibility enqueued again (the database is the truth)
+ *   ct/v1/{sites}/eligibility/+ (retained, on the gateway's session) ─▶ stale ones cleared
+ *   timer (lots.expirySweepMs, unref'd) ─▶ sweepExpired
  *   REST /api/v1/lots/… ─▶ lotsPlugin
  *
- * The range limits used for a lot's exposure (when its product has no labelled range on a
- * side) are the range of the unit's resolved profile (`ctx.units.profile`, resolved by the
- * excursions module: kind defaults ← profiles.byKind ← profiles.byUnit).
+ * Both hooks write through the `tx` they are given (ingest's batch transaction, or the
+ * database itself until ingest has one), in a savepoint: a lots failure is logged and counted,
+ * never thrown into ingest, and rolls back only the lots part — the alarm and excursion records
+ * of the same batch stand (docs/qa/quarantine.md: QA reviews the logged cause). A movement the
+ * service refuses (CT_LOT_INVALID, CT_LOT_CONFLICT) is logged with its topic and counted.
  *
- * A lots failure is logged, never thrown into ingest: the alarm and excursion events of the
- * same batch must still be published (docs/qa/quarantine.md: QA reviews the logged cause).
- * The service still runs its own transactions; taking part in ingest's batch transaction
- * (the `tx` of the hooks) comes with the lots split (#10 phase B, #14).
+ * The range limits used for a lot's exposure (when its product has no labelled range on a
+ * side) are the range of the unit's resolved profile (`ctx.units.profile`).
  */
+import { formatTopic, isColdtraceError, parseTopic } from "@coldtrace/protocol";
 import type { Logger } from "pino";
-import type { Extension, ExtensionFactory } from "../extension/extension.ts";
-import type { DomainEvent } from "../kernel/events.ts";
+import type { Extension, ExtensionFactory, Subscription } from "../extension/extension.ts";
 import { lotsPlugin } from "./plugin.ts";
 import type { QuarantinePolicy } from "./policy.ts";
 import { createLotService, type LotService } from "./service.ts";
@@ -35,24 +36,6 @@ export interface LotsExtension extends Extension {
   readonly service: LotService | undefined;
 }
 
-/** Recording gaps among engine outputs, one per unit (the engine's gap state `recording_gap`). */
-function recordingGaps(outputs: readonly DomainEvent[]) {
-  const out: { siteId: string; unitId: string; from: number; to: number; gapId: string }[] = [];
-  for (const o of outputs) {
-    if (o.type !== "gap" || o.gap.reason !== "recording_gap") continue;
-    for (const unitId of o.gap.unitIds) {
-      out.push({
-        siteId: o.gap.siteId,
-        unitId,
-        from: o.gap.fromObservedAt,
-        to: o.gap.toObservedAt,
-        gapId: o.gap.gapId,
-      });
-    }
-  }
-  return out;
-}
-
 export function lotsExtension(options: LotsExtensionOptions = {}): ExtensionFactory {
   return (ctx): LotsExtension => {
     const log: Logger = ctx.log.child({ component: "lots-runtime" });
@@ -60,6 +43,8 @@ export function lotsExtension(options: LotsExtensionOptions = {}): ExtensionFact
     let service: LotService | undefined;
     let timer: NodeJS.Timeout | undefined;
     let sweeping: Promise<void> = Promise.resolve();
+    const rejected = { invalid: 0, conflict: 0, failed: 0 };
+    let batchesFailed = 0;
 
     const unitLimits = (unitId: string) => {
       try {
@@ -80,19 +65,30 @@ export function lotsExtension(options: LotsExtensionOptions = {}): ExtensionFact
       sweeping = (async () => {
         try {
           await lots.sweepExpired();
-          const pruned = await lots.outbox.prune(ctx.clock.now() - cfg.outboxRetentionMs);
-          if (pruned > 0) log.debug({ pruned }, "sent outbox rows pruned");
         } catch (err) {
           log.error({ err }, "lots expiry sweep failed");
         }
       })();
     };
 
+    // Retained eligibility the broker holds for the sites this gateway serves: a state for a lot
+    // the database has none for is stale (a restored or replaced database) and is cleared.
+    const subscriptions: Subscription[] = ctx.config.broker.subscribeSites.map((site) => ({
+      filter: `ct/v1/${site}/eligibility/+`,
+      async onMessage(topic, payload) {
+        if (!service || payload.length === 0) return;
+        const t = parseTopic(topic);
+        if (t.kind !== "eligibility") return;
+        await service.clearIfStale(t.siteId, t.lotId);
+      },
+    }));
+
     return {
       name: "lots",
       get service() {
         return service;
       },
+      subscriptions,
       async start() {
         const lots = await createLotService({
           db: ctx.sql,
@@ -102,43 +98,52 @@ export function lotsExtension(options: LotsExtensionOptions = {}): ExtensionFact
           clock: ctx.clock,
           log: ctx.log,
           unitLimits,
+          units: ctx.units,
         });
         service = lots;
+        // Before the broker and the dispatcher start: these rows go out behind what is unsent.
+        await lots.resyncRetained();
         sweep(lots);
         timer = setInterval(() => sweep(lots), cfg.expirySweepMs);
         timer.unref();
         log.info({ backend: ctx.sql.kind, policy: lots.policy }, "lots module started");
       },
-      async onMovement(m) {
+      async onMovement(m, tx) {
         if (!service) return;
         try {
-          const r = await service.recordMovement(m);
+          const r = await service.recordMovement(m, tx);
           log.debug({ movementId: m.movementId, duplicate: r.duplicate }, "movement recorded");
         } catch (err) {
-          log.error({ err, movementId: m.movementId, siteId: m.siteId }, "movement not recorded");
+          const topic = formatTopic({ kind: "movement", siteId: m.siteId });
+          const where = { err, topic, movementId: m.movementId, siteId: m.siteId };
+          if (isColdtraceError(err, "CT_LOT_CONFLICT")) rejected.conflict++;
+          else if (isColdtraceError(err, "CT_LOT_INVALID") || isColdtraceError(err, "CT_WIRE_INVALID"))
+            rejected.invalid++;
+          else {
+            rejected.failed++;
+            log.error(where, "movement not recorded");
+            return;
+          }
+          log.warn(where, "movement rejected");
         }
       },
-      async onEngineOutputs(outputs) {
+      async onEngineOutputs(outputs, tx) {
         if (!service) return;
-        for (const o of outputs) {
-          if (o.type !== "excursion") continue;
-          try {
-            await service.onExcursion(o.event);
-          } catch (err) {
-            log.error(
-              { err, excursionId: o.event.excursionId, unitId: o.event.unitId },
-              "excursion not correlated with lots",
-            );
-          }
-        }
-        for (const g of recordingGaps(outputs)) {
-          try {
-            await service.onRecordingGap(g);
-          } catch (err) {
-            log.error({ err, gapId: g.gapId, unitId: g.unitId }, "recording gap not correlated with lots");
-          }
+        try {
+          await service.onEngineOutputs(outputs, tx);
+        } catch (err) {
+          batchesFailed++;
+          log.error({ err, outputs: outputs.length }, "engine outputs not correlated with lots");
         }
       },
+      metrics: () => ({
+        counters: {
+          'coldtrace_lots_movements_rejected_total{reason="invalid"}': rejected.invalid,
+          'coldtrace_lots_movements_rejected_total{reason="conflict"}': rejected.conflict,
+          'coldtrace_lots_movements_rejected_total{reason="failed"}': rejected.failed,
+          coldtrace_lots_correlation_failures_total: batchesFailed,
+        },
+      }),
       routes: async (app, opts) => {
         if (service) await lotsPlugin(service)(app, opts);
       },

@@ -4,44 +4,18 @@
  * defaults follow the GDP reading in docs/qa/quarantine.md: quarantine when product quality
  * may be affected and the evidence is clear, otherwise flag for QA review — never do nothing.
  */
-import { ColdtraceError, describeIssues } from "@coldtrace/protocol";
-import { z } from "zod";
+import { invalidInput } from "@coldtrace/protocol";
+import { type QuarantinePolicy, quarantinePolicy } from "../config/schema.ts";
 
-export const quarantinePolicy = z
-  .object({
-    /** An action-level excursion that overlapped the lot's time in the unit. */
-    quarantineOnActionExcursion: z.boolean().default(true),
-    /** An alert-level excursion only: flag (false) or quarantine (true). */
-    quarantineOnAlertExcursion: z.boolean().default(false),
-    /** The cumulative minutes beyond the product range exceed its stability budget on a side. */
-    quarantineOnBudgetExceeded: z.boolean().default(true),
-    /** Any reading at or below `freezeThresholdC` for a do-not-freeze product. */
-    quarantineOnFreeze: z.boolean().default(true),
-    freezeThresholdC: z.number().default(0),
-    /** A temperature beyond the product's absolute limits (e.g. "never below 0 °C"). */
-    quarantineOnAbsoluteLimit: z.boolean().default(true),
-    /** A recording gap while the lot was inside: exposure unknown. */
-    quarantineOnRecordingGap: z.boolean().default(true),
-    /** Touched but no rule above fired: flag for QA review (true) or ignore (false). */
-    flagOtherwise: z.boolean().default(true),
-  })
-  .strict();
-export type QuarantinePolicy = z.output<typeof quarantinePolicy>;
-export type QuarantinePolicyInput = z.input<typeof quarantinePolicy>;
+// The schema is a setting, so it lives with the configuration (config/schema.ts); the rules here.
+export { type QuarantinePolicy, type QuarantinePolicyInput, quarantinePolicy } from "../config/schema.ts";
 
 export const defaultPolicy: QuarantinePolicy = quarantinePolicy.parse({});
 
 /** Validate a policy; throws CT_CFG_INVALID listing every bad field. */
 export function parsePolicy(input: unknown): QuarantinePolicy {
   const r = quarantinePolicy.safeParse(input ?? {});
-  if (!r.success) {
-    const issues = describeIssues(r.error, input);
-    throw new ColdtraceError(
-      "CT_CFG_INVALID",
-      `lots.policy: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
-      { issues },
-    );
-  }
+  if (!r.success) throw invalidInput("CT_CFG_INVALID", "lots.policy", r.error, input);
   return r.data;
 }
 

@@ -13,6 +13,7 @@
  *   lot_budget      per site and lot: budget minutes used by the stock now at that site
  *   lot_holds       quarantine/flag per cause, lot and unit, with the QA decision
  *   lot_site_state  per site and lot: decided status, lotSeq, eligibility version
+ *   lot_causes      (v3) excursions and recording gaps seen, per unit: window, open, withdrawn
  */
 export const lotsDdl = `
 CREATE TABLE IF NOT EXISTS lot_products (
@@ -123,3 +124,34 @@ CREATE INDEX IF NOT EXISTS lot_site_state_lot ON lot_site_state (lot_id);
  * site (the state without updatedAt), so an unchanged state is not published again.
  */
 export const lotsV2Published = `ALTER TABLE lot_site_state ADD COLUMN published TEXT;`;
+
+/**
+ * Version 3 of module "lots": the causes the module has seen (`lot_causes`), one row per
+ * excursion or recording gap and unit: its window (open while `to_at` is null), how far it is
+ * known (`last_at`), and whether late data withdrew it. A movement into a unit is checked against
+ * them at once; a withdrawn cause's holds are lifted. Seeded from the exposures recorded so far.
+ */
+export const lotsV3Causes = `
+CREATE TABLE IF NOT EXISTS lot_causes (
+  cause_id TEXT NOT NULL,
+  unit_id TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  from_at BIGINT NOT NULL,
+  to_at BIGINT,
+  last_at BIGINT NOT NULL,
+  side TEXT,
+  tier TEXT,
+  withdrawn_reason TEXT,
+  superseded_by TEXT,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (cause_id, unit_id)
+);
+CREATE INDEX IF NOT EXISTS lot_causes_unit ON lot_causes (unit_id, from_at);
+INSERT INTO lot_causes (cause_id, unit_id, cause, site_id, from_at, to_at, last_at, side, tier, updated_at)
+  SELECT cause_id, unit_id, MIN(cause), MIN(site_id), MIN(from_at), MAX(to_at), MAX(to_at), MIN(side), MIN(tier), 0
+  FROM lot_exposures GROUP BY cause_id, unit_id;
+`;
+
+/** Every migration of module "lots", in order. */
+export const lotsMigrations = [lotsDdl, lotsV2Published, lotsV3Causes] as const;

@@ -12,6 +12,7 @@
 import { type NotificationRecord, notificationRecord } from "@coldtrace/protocol";
 import type { FastifyError, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
+import { errors, noQuery } from "../api/schemas.ts";
 import type { Clock } from "../kernel/clock.ts";
 import type { AlarmRecord, RecordStore } from "../storage/types.ts";
 import type { NotificationStore, StoredNotification } from "./store.ts";
@@ -116,8 +117,9 @@ export function notifyRoutes(deps: {
           tags: ["alarms"],
           summary: "Record one notification attempt or acknowledgement of the escalation flow",
           params,
+          querystring: noQuery,
           body: recordBody,
-          response: { 200: storedRecord, 201: storedRecord },
+          response: { ...errors, 200: storedRecord, 201: storedRecord },
         },
       },
       async (req, reply) => {
@@ -144,7 +146,8 @@ export function notifyRoutes(deps: {
           tags: ["alarms"],
           summary: "Who was told about an alarm, when, on which channel, and what came of it",
           params,
-          response: { 200: { type: "array", items: storedRecord } },
+          querystring: noQuery,
+          response: { ...errors, 200: { type: "array", items: storedRecord } },
         },
       },
       async (req) => {
@@ -159,7 +162,9 @@ export function notifyRoutes(deps: {
           tags: ["alarms"],
           summary: "The alarm's story: raised, every notification, acknowledged, cleared",
           params,
+          querystring: noQuery,
           response: {
+            ...errors,
             200: {
               type: "object",
               properties: { alarmId, entries: { type: "array", items: timelineEntry } },

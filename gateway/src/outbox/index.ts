@@ -56,6 +56,12 @@ export interface EventOutbox {
    * stored once. Retain follows the contract's topic rules (eligibility is retained).
    */
   enqueue(tx: SqlExecutor, kind: TopicKind, topic: string, payload: unknown, eventId: string): Promise<void>;
+  /**
+   * Clear a retained topic (an empty retained message, MQTT 3.1.1 §3.3.1.3) inside the caller's
+   * transaction, in order with the other rows: e.g. a retained state for something the
+   * database no longer has. Only for kinds the contract retains.
+   */
+  enqueueClear(tx: SqlExecutor, kind: TopicKind, topic: string, eventId: string): Promise<void>;
   /** Wake running dispatchers of this outbox. */
   notify(): void;
   /** Number of unsent rows. */
@@ -127,6 +133,15 @@ export function createEventOutbox(db: RecordDb | SqlDatabase, clock: Clock = Dat
         `INSERT INTO event_outbox (event_id, kind, topic, payload, retain, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
         [eventId, kind, topic, bytes, topicRules[kind].retain ? 1 : 0, clock.now()],
+      );
+    },
+
+    async enqueueClear(tx, kind, topic, eventId) {
+      if (!topicRules[kind].retain) throw new Error(`${kind} is not a retained topic kind; nothing to clear`);
+      await tx.run(
+        `INSERT INTO event_outbox (event_id, kind, topic, payload, retain, created_at)
+         VALUES (?, ?, ?, '', 1, ?) ON CONFLICT (event_id) DO NOTHING`,
+        [eventId, kind, topic, clock.now()],
       );
     },
 

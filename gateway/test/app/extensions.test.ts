@@ -52,11 +52,21 @@ describe("extensions in the running gateway", () => {
     };
   };
 
+  // A second module on the same filter and a third on an overlapping one: the broker sends the
+  // gateway one copy, and every one of them must get it.
+  const twins: { name: string; topic: string }[] = [];
+  const listener =
+    (name: string, filter: string): ExtensionFactory =>
+    () => ({
+      name,
+      subscriptions: [{ filter, onMessage: async (topic) => void twins.push({ name, topic }) }],
+    });
+
   beforeAll(async () => {
     h = await startHarness({
       agents: [["pi-1", "s1"]],
       config: { profiles: { byUnit: { u1: { hysteresisC: 1.5 } }, byKind: {} } },
-      extensions: [recorder],
+      extensions: [recorder, listener("twin", "test/fleet/+/ack"), listener("wide", "test/#")],
     });
   });
   afterAll(async () => {
@@ -75,6 +85,8 @@ describe("extensions in the running gateway", () => {
       "notify",
       "fleet",
       "recorder",
+      "twin",
+      "wide",
     ]);
   });
 
@@ -126,6 +138,11 @@ describe("extensions in the running gateway", () => {
     await peer.publishAsync("test/fleet/pi-1/ack", "config 7 applied", { qos: 1 });
     await until(() => received.length === 1, "extension message");
     expect(received).toEqual([{ topic: "test/fleet/pi-1/ack", payload: "config 7 applied" }]);
+    await until(() => twins.length === 2, "the same message for the twin and the wide filter");
+    expect(twins.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+      { name: "twin", topic: "test/fleet/pi-1/ack" },
+      { name: "wide", topic: "test/fleet/pi-1/ack" },
+    ]);
     // Ingest would have rejected it: the topic is outside the contract tree.
     expect(h.gw.metrics.rejectedTotal()).toBe(rejectedBefore);
   });

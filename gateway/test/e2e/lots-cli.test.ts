@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeMessage, type Eligibility, formatTopic } from "@coldtrace/protocol";
+import { decodeMessage, type Eligibility, encodePayload, formatTopic } from "@coldtrace/protocol";
 import { freePort } from "@coldtrace/testkit";
 import { connectAsync } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -80,6 +80,12 @@ describe("coldtrace-gateway with the lots module", () => {
       ...["--secret", "planner-secret", "--config", file],
     ]);
     expect(add.code).toBe(0);
+    // The agent of the store's fridge, so the gateway knows the unit movements name (#14).
+    const agentAdd = await cli([
+      ...["credentials", "add", "--agent", "pi-store-12", "--site", "store-12"],
+      ...["--secret", "agent-secret", "--config", file],
+    ]);
+    expect(agentAdd.code).toBe(0);
 
     const child: ChildProcess = spawn(process.execPath, [MAIN, "run", "--config", file], {
       stdio: ["ignore", "pipe", "inherit"],
@@ -99,6 +105,30 @@ describe("coldtrace-gateway with the lots module", () => {
         backend: "sqlite",
         policy: { quarantineOnAlertExcursion: true, quarantineOnActionExcursion: true },
       });
+
+      const agent = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+        clientId: "pi-store-12",
+        username: "pi-store-12",
+        password: "agent-secret",
+        reconnectPeriod: 0,
+      });
+      await agent.publishAsync(
+        formatTopic({ kind: "birth", siteId: "store-12", agentId: "pi-store-12" }),
+        encodePayload("birth", {
+          v: 1,
+          agentId: "pi-store-12",
+          siteId: "store-12",
+          sessionId: "s1",
+          agentVersion: "1",
+          configHash: "d".repeat(64),
+          startedAt: Date.now(),
+          nextSeq: 1,
+          units: [{ unitId: "fridge-2", kind: "fridge", probeIds: ["fridge-2-p1"] }],
+          probes: [{ probeId: "fridge-2-p1", unitId: "fridge-2", driver: "modbus-tcp", intervalMs: 60_000 }],
+        }),
+        { qos: 1, retain: true },
+      );
+      await agent.endAsync();
 
       const api = `http://127.0.0.1:${apiPort}/api/v1`;
       const send = async (method: string, p: string, body: unknown) => {
@@ -144,6 +174,11 @@ describe("coldtrace-gateway with the lots module", () => {
       expect(await send("POST", "/lots/movements", { ...movement, quantity: 0 })).toMatchObject({
         status: 400,
         body: { code: "CT_WIRE_INVALID" },
+      });
+      // #14: the same movementId with other content is a conflict, not a duplicate.
+      expect(await send("POST", "/lots/movements", { ...movement, quantity: 5 })).toMatchObject({
+        status: 409,
+        body: { code: "CT_LOT_CONFLICT", issues: [{ path: "movementId" }] },
       });
 
       // The planner (account made by the CLI) sees the retained state flip at expiry.

@@ -222,6 +222,21 @@ describe("POST /lots/movements/import with ERP files", () => {
       unitLimits: () => ({ high: 8, low: 2 }),
     });
     await app.register(lotsPlugin(service));
+    // #14: movements name SKUs of the product master and take stock the ledger holds, so the
+    // store has its products and the lot the export dispenses from.
+    for (const sku of ["REAG-CRP-100", "REAG-HBA-50"])
+      await service.upsertProduct({ sku, name: sku, storageClass: "2-8C" });
+    await service.recordMovement({
+      v: 1,
+      movementId: "setup-receive-a7",
+      kind: "receive",
+      siteId: "store-12",
+      occurredAt: Date.UTC(2026, 10, 19),
+      lotId: "批号 A/7",
+      sku: "REAG-HBA-50",
+      quantity: 10,
+      toUnitId: "fridge-2",
+    });
   });
   afterAll(() => app.close());
 

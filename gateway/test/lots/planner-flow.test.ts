@@ -133,12 +133,18 @@ describe("planner event flow (embedded broker)", () => {
         await late.close();
       }
 
-      await service.release({
-        siteId,
-        lotId,
-        by: "qa.zhang",
-        reason: "probe fault confirmed, product in range",
+      // #14: no release while the lot is still in the fridge and its excursion is open.
+      const decision = { siteId, lotId, by: "qa.zhang", reason: "probe fault confirmed, product in range" };
+      await expect(service.release(decision)).rejects.toMatchObject({ code: "CT_LOT_IN_EXCURSION" });
+      await service.onExcursion({
+        ...exc,
+        eventId: "exc-000003-closed",
+        type: "excursion.closed",
+        at: T0 + 80 * MIN,
+        endedAt: T0 + 80 * MIN,
+        durationMs: 20 * MIN,
       });
+      await service.release(decision);
       await until(() => planner.row(siteId, lotId)?.eligibility?.status === "released");
       expect(planner.events().map((e) => [e.type, e.lotSeq, e.by ?? null])).toEqual([
         ["lot.quarantined", 1, null],

@@ -192,3 +192,44 @@ export function sqlDatabase(rdb: RecordDb): SqlDatabase {
     migrate: (module, scripts) => migratePostgres(pool, module, scripts),
   };
 }
+
+/** True for the database itself (autocommit), false for the executor of an open transaction. */
+export function isDatabase(ex: SqlExecutor): ex is SqlDatabase {
+  return "transaction" in ex;
+}
+
+/**
+ * Serialise one module's writers on a database, inside a transaction: PostgreSQL takes a
+ * transaction-scoped advisory lock named after the database, schema and module (released at
+ * COMMIT or ROLLBACK, so
+ * across pooled clients and gateway processes, PostgreSQL docs §13.3.5); on SQLite the
+ * transaction already holds the database's one lock (lock.ts). Call it first in the transaction.
+ */
+export async function lockModule(tx: SqlExecutor, module: string): Promise<void> {
+  if (tx.kind !== "postgres") return;
+  // Keyed by database, schema and module: gateways on other schemas of one server never wait.
+  await tx.all(
+    "SELECT pg_advisory_xact_lock(hashtext(current_database() || '.' || current_schema() || '.' || ?)) AS locked",
+    [`coldtrace:${module}`],
+  );
+}
+
+/**
+ * Run `fn` inside a SAVEPOINT of the caller's open transaction: when it throws, its writes roll
+ * back alone and the transaction can go on (SQLite and PostgreSQL: SAVEPOINT / ROLLBACK TO /
+ * RELEASE). `name` must be a plain identifier.
+ */
+export async function withSavepoint<T>(tx: SqlExecutor, name: string, fn: () => Promise<T>): Promise<T> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name))
+    throw new Error(`savepoint name ${JSON.stringify(name)} is not an identifier`);
+  await tx.run(`SAVEPOINT ${name}`);
+  try {
+    const out = await fn();
+    await tx.run(`RELEASE SAVEPOINT ${name}`);
+    return out;
+  } catch (err) {
+    await tx.run(`ROLLBACK TO SAVEPOINT ${name}`);
+    await tx.run(`RELEASE SAVEPOINT ${name}`);
+    throw err;
+  }
+}
